@@ -1,0 +1,42 @@
+"""Idempotency keys for Flask: make requests safe to retry."""
+
+from .decorator import idempotent
+from .errors import (
+    DatabaseUnavailable,
+    IdempotencyError,
+    IdempotencyKeyMismatch,
+    IdempotencyKeyNotFound,
+    IdempotencyKeyRequired,
+    InvalidIdempotencyKey,
+    LockLost,
+    MalformedRequestBody,
+    RequestInFlight,
+    ResponseNotStorable,
+    StageError,
+)
+from .extension import Idempotency
+from .model import IdempotencyKey
+from .service import FinalResponse, IdempotencyKeyService, RecoveryPoint
+from .stage import Stage, stage
+
+__all__ = [
+    "DatabaseUnavailable",
+    "FinalResponse",
+    "Idempotency",
+    "IdempotencyError",
+    "IdempotencyKey",
+    "IdempotencyKeyMismatch",
+    "IdempotencyKeyNotFound",
+    "IdempotencyKeyRequired",
+    "IdempotencyKeyService",
+    "InvalidIdempotencyKey",
+    "LockLost",
+    "MalformedRequestBody",
+    "RecoveryPoint",
+    "RequestInFlight",
+    "ResponseNotStorable",
+    "Stage",
+    "StageError",
+    "idempotent",
+    "stage",
+]

@@ -1,0 +1,112 @@
+"""Every ``IDEMPOTENCY_*`` setting, its default, and how it is read.
+
+The defaults live here and nowhere else; ``Idempotency.init_app`` applies them with
+``app.config.setdefault`` and then reads the app's values into an immutable ``Settings``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+ScopeFunction = Callable[[], object]
+
+DEFAULTS: Mapping[str, Any] = {
+    # The request and response header that carries the key.
+    "IDEMPOTENCY_HEADER": "Idempotency-Key",
+    # Seconds after which a held lock counts as abandoned (a dead worker) and may be taken over.
+    "IDEMPOTENCY_LOCK_TIMEOUT": 90,
+    # Seconds a key lives; an expired key behaves as new and may be purged.
+    "IDEMPOTENCY_KEY_TTL": 24 * 60 * 60,
+    # Longest key accepted, in characters.
+    "IDEMPOTENCY_MAX_KEY_LENGTH": 255,
+    # Whether a request without a key is refused (400) instead of getting a generated one.
+    "IDEMPOTENCY_REQUIRED": False,
+    # Seconds a duplicate waits for the request in flight before answering 409.
+    "IDEMPOTENCY_WAIT": 0,
+    # Callable returning the client's namespace for keys; None means a digest of Authorization.
+    "IDEMPOTENCY_SCOPE": None,
+    # Response headers stored and replayed besides Content-Type.
+    "IDEMPOTENCY_STORED_HEADERS": ("Location",),
+    # Name of the table that holds the keys.
+    "IDEMPOTENCY_TABLE_NAME": "idempotency_keys",
+    # How often a serialization failure or deadlock is retried before giving up with 503.
+    "IDEMPOTENCY_DATABASE_RETRIES": 3,
+    # Rows deleted per transaction by `flask idempotency purge`.
+    "IDEMPOTENCY_PURGE_BATCH_SIZE": 1000,
+}
+
+# Headers that must never be replayed to another request, whatever the configuration says:
+# a replayed cookie would hand one session's credentials to whoever retries.
+NEVER_STORED_HEADERS = frozenset({"set-cookie", "content-length", "idempotency-key"})
+
+
+@dataclass(frozen=True)
+class Settings:
+    header: str
+    lock_timeout: float
+    key_ttl: float
+    max_key_length: int
+    required: bool
+    wait: float
+    scope: ScopeFunction | None
+    stored_headers: tuple[str, ...]
+    table_name: str
+    database_retries: int
+    purge_batch_size: int
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any]) -> Settings:
+        stored_headers = config["IDEMPOTENCY_STORED_HEADERS"]
+        if isinstance(stored_headers, str) or not isinstance(stored_headers, Sequence):
+            raise TypeError("IDEMPOTENCY_STORED_HEADERS must be a list of header names")
+        scope = config["IDEMPOTENCY_SCOPE"]
+        if scope is not None and not callable(scope):
+            raise TypeError("IDEMPOTENCY_SCOPE must be a callable or None")
+        return cls(
+            header=_string(config, "IDEMPOTENCY_HEADER"),
+            lock_timeout=_seconds(config, "IDEMPOTENCY_LOCK_TIMEOUT", positive=True),
+            key_ttl=_seconds(config, "IDEMPOTENCY_KEY_TTL", positive=True),
+            max_key_length=_count(config, "IDEMPOTENCY_MAX_KEY_LENGTH", minimum=1),
+            required=_flag(config, "IDEMPOTENCY_REQUIRED"),
+            wait=_seconds(config, "IDEMPOTENCY_WAIT", positive=False),
+            scope=scope,
+            stored_headers=tuple(
+                name for name in stored_headers if name.lower() not in NEVER_STORED_HEADERS
+            ),
+            table_name=_string(config, "IDEMPOTENCY_TABLE_NAME"),
+            database_retries=_count(config, "IDEMPOTENCY_DATABASE_RETRIES", minimum=0),
+            purge_batch_size=_count(config, "IDEMPOTENCY_PURGE_BATCH_SIZE", minimum=1),
+        )
+
+
+def _string(config: Mapping[str, Any], name: str) -> str:
+    value = config[name]
+    if not isinstance(value, str) or not value:
+        raise TypeError(f"{name} must be a non-empty string, not {value!r}")
+    return value
+
+
+def _seconds(config: Mapping[str, Any], name: str, *, positive: bool) -> float:
+    # from_prefixed_env() yields int or float; a bool is an int to Python but never meant here.
+    value = config[name]
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise TypeError(f"{name} must be a number of seconds, not {value!r}")
+    if value < 0 or (positive and value == 0):
+        raise ValueError(f"{name} must be {'positive' if positive else 'zero or more'}")
+    return float(value)
+
+
+def _count(config: Mapping[str, Any], name: str, *, minimum: int) -> int:
+    value = config[name]
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ValueError(f"{name} must be an integer of at least {minimum}, not {value!r}")
+    return value
+
+
+def _flag(config: Mapping[str, Any], name: str) -> bool:
+    value = config[name]
+    if not isinstance(value, bool):
+        raise TypeError(f"{name} must be true or false, not {value!r}")
+    return value

@@ -1,0 +1,112 @@
+"""The errors clients and applications see, each a werkzeug HTTP exception.
+
+Subclassing werkzeug's exceptions means ``@app.errorhandler(409)`` and friends work as Flask
+users expect; left unhandled, each renders as an RFC 9457 ``application/problem+json`` body.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from werkzeug.exceptions import (
+    BadRequest,
+    Conflict,
+    HTTPException,
+    InternalServerError,
+    NotFound,
+    ServiceUnavailable,
+    UnprocessableEntity,
+)
+
+PROBLEM_JSON = "application/problem+json"
+
+
+class IdempotencyError(HTTPException):
+    """Base of every error this extension raises; catch it to handle them all."""
+
+    # A short URI-like identifier for the problem type, relative to the documentation.
+    problem_type = "about:blank"
+    retry_after: int | None = None
+
+    def problem(self) -> dict[str, Any]:
+        return {
+            "type": self.problem_type,
+            "title": self.name,
+            "status": self.code,
+            "detail": self.description,
+        }
+
+    def get_body(self, environ: Any = None, scope: Any = None) -> str:
+        return json.dumps(self.problem())
+
+    def get_headers(self, environ: Any = None, scope: Any = None) -> list[tuple[str, str]]:
+        headers = [("Content-Type", PROBLEM_JSON)]
+        if self.retry_after is not None:
+            headers.append(("Retry-After", str(self.retry_after)))
+        return headers
+
+
+class InvalidIdempotencyKey(IdempotencyError, BadRequest):
+    problem_type = "/problems/invalid-idempotency-key"
+
+
+class IdempotencyKeyRequired(IdempotencyError, BadRequest):
+    problem_type = "/problems/idempotency-key-required"
+    description = "This endpoint requires an Idempotency-Key header."
+
+
+class MalformedRequestBody(IdempotencyError, BadRequest):
+    problem_type = "/problems/malformed-request-body"
+
+
+class IdempotencyKeyMismatch(IdempotencyError, UnprocessableEntity):
+    problem_type = "/problems/idempotency-key-reused"
+    description = (
+        "This Idempotency-Key was already used with a different request "
+        "(method, path or parameters). Use a new key for a new request."
+    )
+
+
+class RequestInFlight(IdempotencyError, Conflict):
+    problem_type = "/problems/request-in-flight"
+    description = (
+        "A request with this Idempotency-Key is still being processed. Retry after it finishes."
+    )
+    retry_after = 1
+
+
+class LockLost(IdempotencyError, Conflict):
+    """The request held the key for longer than the lock timeout and another request took it
+    over; its work was rolled back so that it cannot happen twice."""
+
+    problem_type = "/problems/lock-lost"
+    description = (
+        "This request outlived the idempotency lock timeout and a retry took it over; "
+        "its changes were rolled back. Retry to get the result."
+    )
+    retry_after = 1
+
+
+class IdempotencyKeyNotFound(IdempotencyError, NotFound):
+    problem_type = "/problems/idempotency-key-not-found"
+    description = "No such idempotency key."
+
+
+class DatabaseUnavailable(IdempotencyError, ServiceUnavailable):
+    problem_type = "/problems/database-unavailable"
+    description = "The database is unavailable. The request can be retried with the same key."
+    retry_after = 1
+
+
+class ResponseNotStorable(IdempotencyError, InternalServerError):
+    """The view returned a response that cannot be replayed, such as a streamed one."""
+
+    problem_type = "/problems/response-not-storable"
+
+
+class StageError(RuntimeError):
+    """A programming error in the use of ``stage()``: out of order, repeated, or writing
+    inside a stage that already completed. It is never retried and never stored."""
+
+

@@ -1,0 +1,58 @@
+"""The ``Idempotency`` extension object."""
+
+from __future__ import annotations
+
+from flask import Flask
+from flask_sqlalchemy import SQLAlchemy
+
+from . import write_guard
+from .cli import idempotency_cli
+from .config import DEFAULTS, Settings
+from .decorator import echo_key_header
+from .model import IdempotencyKey, define_model
+from .service import IdempotencyKeyService
+from .state import EXTENSION_NAME, IdempotencyState, get_state
+
+
+class Idempotency:
+    """Adds idempotency keys to a Flask app.
+
+    ``db`` is the app's Flask-SQLAlchemy object; when omitted, the one registered on the app
+    is used. The ``IdempotencyKey`` model is defined on it, so migrations see the table.
+    Settings are read once, in ``init_app``.
+    """
+
+    def __init__(self, app: Flask | None = None, db: SQLAlchemy | None = None) -> None:
+        self.db = db
+        if app is not None:
+            self.init_app(app)
+
+    def init_app(self, app: Flask) -> None:
+        if EXTENSION_NAME in app.extensions:
+            raise RuntimeError("flask-idempotency is already initialised on this app")
+        for name, value in DEFAULTS.items():
+            app.config.setdefault(name, value)
+        settings = Settings.from_config(app.config)
+        db = self.db or app.extensions.get("sqlalchemy")
+        if not isinstance(db, SQLAlchemy):
+            raise RuntimeError(
+                "flask-idempotency needs Flask-SQLAlchemy: pass Idempotency(app, db) or "
+                "initialise SQLAlchemy on the app first"
+            )
+        model = define_model(db, settings.table_name)
+        app.extensions[EXTENSION_NAME] = IdempotencyState(
+            settings=settings, db=db, model=model, service=IdempotencyKeyService(db, model, settings)
+        )
+        app.after_request(echo_key_header)
+        app.cli.add_command(idempotency_cli)
+        write_guard.install()
+
+    @property
+    def model(self) -> type[IdempotencyKey]:
+        """The mapped IdempotencyKey class of the current app."""
+        return get_state().model
+
+    @property
+    def service(self) -> IdempotencyKeyService:
+        """The IdempotencyKeyService of the current app."""
+        return get_state().service

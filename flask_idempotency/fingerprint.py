@@ -1,0 +1,82 @@
+"""What makes two requests "the same request" for one key.
+
+A key reused for a different request must be refused (422), and the comparison must not be
+fooled by formatting: JSON bodies are compared in canonical form (key order and whitespace do
+not count), form fields and query arguments in sorted order. Bodies of other types are compared
+by their SHA-256 digest, which is all that is stored of them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from flask import Request
+
+from .errors import MalformedRequestBody
+
+_FORM_TYPES = frozenset({"multipart/form-data", "application/x-www-form-urlencoded"})
+
+
+@dataclass(frozen=True)
+class RequestFingerprint:
+    method: str
+    path: str
+    params: dict[str, Any]
+    digest: str
+
+
+def fingerprint_request(request: Request) -> RequestFingerprint:
+    params: dict[str, Any] = {"query": _sorted_multidict(request.args.lists())}
+    if request.mimetype in _FORM_TYPES:
+        params["form"] = _sorted_multidict(request.form.lists())
+        if request.files:
+            params["files"] = {
+                name: [_describe_file(upload) for upload in uploads]
+                for name, uploads in sorted(request.files.lists())
+            }
+    elif request.is_json:
+        params["json"] = _parse_json(request.get_data(cache=True))
+    else:
+        body = request.get_data(cache=True)
+        if body:
+            params["body_sha256"] = hashlib.sha256(body).hexdigest()
+    return RequestFingerprint(
+        method=request.method,
+        path=request.path,
+        params=params,
+        digest=digest_of(request.method, request.path, params),
+    )
+
+
+def digest_of(method: str, path: str, params: dict[str, Any]) -> str:
+    canonical = json.dumps(
+        {"method": method.upper(), "path": path, "params": params},
+        sort_keys=True,
+        separators=(",", ":"),
+        ensure_ascii=False,
+    )
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def _sorted_multidict(items: Any) -> dict[str, list[str]]:
+    return {name: list(values) for name, values in sorted(items)}
+
+
+def _describe_file(upload: Any) -> dict[str, Any]:
+    content = upload.stream.read()
+    upload.stream.seek(0)
+    return {"filename": upload.filename, "sha256": hashlib.sha256(content).hexdigest()}
+
+
+def _parse_json(body: bytes) -> Any:
+    if not body:
+        return None
+    try:
+        return json.loads(body)
+    except RecursionError:
+        raise MalformedRequestBody("The JSON body is nested too deeply.") from None
+    except ValueError as error:  # includes UnicodeDecodeError
+        raise MalformedRequestBody(f"The JSON body is malformed: {error}") from None

@@ -1,0 +1,317 @@
+"""``IdempotencyKeyService``: Medusa's operations on keys, with locking that cannot be skipped.
+
+Every change to a key that a holder makes (a stage, the final response, a release) is *fenced*:
+it names the ``lock_token`` the holder got when it claimed the key, so a holder that outlived
+the lock timeout and was taken over changes nothing and its transaction is rolled back.
+
+Keys handed out are detached snapshots of the row; change them only through this service.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from flask_sqlalchemy import SQLAlchemy
+from sqlalchemy import Row, Table, delete, or_, select, update
+from sqlalchemy.orm import Session, make_transient_to_detached
+
+from .claim import ClaimRequest, claim_statement, read_statement
+from .config import Settings
+from .errors import (
+    IdempotencyKeyMismatch,
+    IdempotencyKeyNotFound,
+    LockLost,
+    RequestInFlight,
+)
+from .fingerprint import digest_of
+from .model import FINISHED, STARTED, IdempotencyKey
+
+# Marks the extension's own statements, so the write guard of stage() lets them through.
+INTERNAL = {"flask_idempotency_internal": True}
+
+# How often a claim is rerun when PostgreSQL's snapshot missed a row committed meanwhile.
+_CLAIM_ATTEMPTS = 3
+
+
+@dataclass(frozen=True)
+class RecoveryPoint:
+    """A stage's result in ``work_stage``: the key advances to this recovery point."""
+
+    name: str
+
+
+@dataclass(frozen=True)
+class FinalResponse:
+    """A stage's result in ``work_stage``: the request is finished with this response."""
+
+    code: int
+    body: Any = None
+
+
+StageResult = RecoveryPoint | FinalResponse | Mapping[str, Any]
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+class IdempotencyKeyService:
+    def __init__(self, db: SQLAlchemy, model: type[IdempotencyKey], settings: Settings) -> None:
+        self.db = db
+        self.model = model
+        self.settings = settings
+
+    @property
+    def session(self) -> Session:
+        return self.db.session  # type: ignore[return-value]
+
+    @property
+    def table(self) -> Table:
+        return self.model.__table__  # type: ignore[attr-defined, no-any-return]
+
+    # Medusa's operations -------------------------------------------------------------------
+
+    def initialize_request(
+        self,
+        header_key: str | None,
+        method: str,
+        params: Any,
+        path: str,
+        *,
+        scope: str = "",
+        fingerprint: str | None = None,
+    ) -> IdempotencyKey:
+        """Claim the key for this request: create it locked, or lock it to resume it.
+
+        Returns a key this caller now holds (``lock_token`` set) or, for a finished key, the
+        key with its stored response to replay. A key the server has not seen is stored under
+        the name the client gave (Medusa replaced it); without one a uuid4 is made.
+        Raises ``IdempotencyKeyMismatch`` (422) when the key was used for another request and
+        ``RequestInFlight`` (409) while another request holds it.
+        """
+        claim = ClaimRequest(
+            scope=scope,
+            idempotency_key=header_key or str(uuid.uuid4()),
+            request_method=method,
+            request_params=params,
+            request_path=path,
+            fingerprint=fingerprint or digest_of(method, path, params),
+            lock_token=uuid.uuid4().hex,
+            now=utcnow(),
+            lock_timeout=timedelta(seconds=self.settings.lock_timeout),
+            key_ttl=timedelta(seconds=self.settings.key_ttl),
+        )
+        key = self._snapshot(self._claim_row(claim))
+        if key.lock_token == claim.lock_token:
+            return key
+        if key.fingerprint != claim.fingerprint and key.expires_at > claim.now:
+            raise IdempotencyKeyMismatch()
+        if key.is_finished and key.expires_at > claim.now:
+            return key
+        raise RequestInFlight()
+
+    def create(self, payload: Mapping[str, Any] | None = None) -> IdempotencyKey:
+        """Insert a new, unlocked key; ``idempotency_key`` defaults to a uuid4."""
+        now = utcnow()
+        values: dict[str, Any] = {
+            "idempotency_key": str(uuid.uuid4()),
+            "scope": "",
+            "created_at": now,
+            "expires_at": now + timedelta(seconds=self.settings.key_ttl),
+            "request_method": "",
+            "request_params": {},
+            "request_path": "",
+            "recovery_point": STARTED,
+            "completed_stages": [],
+        }
+        values.update(payload or {})
+        values.setdefault(
+            "fingerprint",
+            digest_of(values["request_method"], values["request_path"], values["request_params"]),
+        )
+        row = self.session.execute(
+            self.table.insert().values(values).returning(*self.table.c), execution_options=INTERNAL
+        ).one()
+        self.session.commit()
+        return self._snapshot(row)
+
+    def retrieve(self, key_or_selector: str | Mapping[str, Any]) -> IdempotencyKey:
+        """One key, by its ``idempotency_key`` (in the default scope "") or by column values."""
+        if isinstance(key_or_selector, str):
+            selector: Mapping[str, Any] = {"scope": "", "idempotency_key": key_or_selector}
+        else:
+            selector = key_or_selector
+        row = self.session.execute(
+            select(*self.table.c).filter_by(**selector).limit(1), execution_options=INTERNAL
+        ).first()
+        if row is None:
+            raise IdempotencyKeyNotFound()
+        return self._snapshot(row)
+
+    def lock(self, key: IdempotencyKey) -> IdempotencyKey:
+        """Take the lock of an unfinished key; ``RequestInFlight`` if someone else holds it."""
+        now = utcnow()
+        token = uuid.uuid4().hex
+        stale_before = now - timedelta(seconds=self.settings.lock_timeout)
+        result = self.session.execute(
+            update(self.table)
+            .where(
+                self.table.c.id == key.id,
+                self.table.c.response_code.is_(None),
+                or_(self.table.c.locked_at.is_(None), self.table.c.locked_at < stale_before),
+            )
+            .values(locked_at=now, lock_token=token),
+            execution_options=INTERNAL,
+        )
+        self.session.commit()
+        if result.rowcount != 1:  # type: ignore[attr-defined]
+            raise RequestInFlight()
+        key.locked_at, key.lock_token = now, token
+        return key
+
+    def update(self, key: IdempotencyKey, update: Mapping[str, Any]) -> IdempotencyKey:
+        """Change fields of a key this caller holds, and commit."""
+        self._fenced_update(key, dict(update))
+        self.session.commit()
+        return key
+
+    def work_stage(
+        self, key: IdempotencyKey, callback: Callable[[Session], StageResult]
+    ) -> IdempotencyKey:
+        """Run ``callback`` and record its result in one transaction, as Medusa's workStage.
+
+        The callback gets the session and returns ``RecoveryPoint(name)`` to advance the key,
+        or ``FinalResponse(code, body)`` to finish it; Medusa's dicts (``{"recovery_point":
+        ...}`` or ``{"response_code": ..., "response_body": ...}``) are accepted too. If the
+        callback raises, or the lock was lost, everything is rolled back.
+        """
+        try:
+            values = self._stage_values(key, callback(self.session))
+            self.session.flush()
+            self._fenced_update(key, values)
+            self.session.commit()
+        except BaseException:
+            self.session.rollback()
+            raise
+        return key
+
+    # What the decorator and stage() build on ----------------------------------------------
+
+    def advance(self, key: IdempotencyKey, stage_name: str) -> None:
+        """Commit the open transaction together with the key's move to ``stage_name``."""
+        self.session.flush()
+        self._fenced_update(
+            key,
+            {"recovery_point": stage_name, "completed_stages": [*key.completed_stages, stage_name]},
+        )
+        self.session.commit()
+
+    def finish(self, key: IdempotencyKey, response_values: Mapping[str, Any]) -> None:
+        """Commit the open transaction together with the stored response; unlock the key."""
+        self.session.flush()
+        self._fenced_update(
+            key,
+            {**response_values, "recovery_point": FINISHED, "locked_at": None, "lock_token": None},
+        )
+        self.session.commit()
+
+    def release(self, key: IdempotencyKey) -> None:
+        """Unlock a key at its last committed recovery point, so that a retry resumes."""
+        self.session.rollback()
+        self.session.execute(
+            update(self.table)
+            .where(self.table.c.id == key.id, self.table.c.lock_token == key.lock_token)
+            .values(locked_at=None, lock_token=None),
+            execution_options=INTERNAL,
+        )
+        self.session.commit()
+
+    def purge_expired(self, batch_size: int | None = None) -> int:
+        """Delete expired keys that nobody holds, ``batch_size`` per transaction."""
+        batch_size = batch_size or self.settings.purge_batch_size
+        deleted = 0
+        while True:
+            now = utcnow()
+            purgeable = (
+                self.table.c.expires_at <= now,
+                or_(
+                    self.table.c.locked_at.is_(None),
+                    self.table.c.locked_at < now - timedelta(seconds=self.settings.lock_timeout),
+                ),
+            )
+            # Select, then delete by id: MySQL refuses LIMIT in a DELETE's IN subquery.
+            ids = self.session.scalars(
+                select(self.table.c.id)
+                .where(*purgeable)
+                .order_by(self.table.c.expires_at)
+                .limit(batch_size),
+                execution_options=INTERNAL,
+            ).all()
+            if ids:
+                result = self.session.execute(
+                    delete(self.table).where(self.table.c.id.in_(ids), *purgeable),
+                    execution_options=INTERNAL,
+                )
+                deleted += result.rowcount  # type: ignore[attr-defined]
+            self.session.commit()
+            if len(ids) < batch_size:
+                return deleted
+
+    # Internals ------------------------------------------------------------------------------
+
+    def _claim_row(self, claim: ClaimRequest) -> Row[Any]:
+        statement = claim_statement(self.table, self.session.get_bind().dialect.name, claim)
+        for _ in range(_CLAIM_ATTEMPTS):
+            row = self.session.execute(statement.statement, execution_options=INTERNAL).first()
+            if row is None and statement.may_need_read:
+                row = self.session.execute(
+                    read_statement(self.table, claim), execution_options=INTERNAL
+                ).first()
+            self.session.commit()
+            if row is not None:
+                return row
+        raise RequestInFlight()
+
+    def _fenced_update(self, key: IdempotencyKey, values: dict[str, Any]) -> None:
+        if key.lock_token is None:
+            raise RuntimeError("this key is not locked by the caller; claim or lock() it first")
+        result = self.session.execute(
+            update(self.table)
+            .where(self.table.c.id == key.id, self.table.c.lock_token == key.lock_token)
+            .values(values),
+            execution_options=INTERNAL,
+        )
+        if result.rowcount != 1:  # type: ignore[attr-defined]
+            self.session.rollback()
+            raise LockLost()
+        for name, value in values.items():
+            setattr(key, name, value)
+
+    def _stage_values(self, key: IdempotencyKey, result: StageResult) -> dict[str, Any]:
+        if isinstance(result, RecoveryPoint):
+            result = {"recovery_point": result.name}
+        elif isinstance(result, FinalResponse):
+            result = {"response_code": result.code, "response_body": result.body}
+        if "recovery_point" in result and "response_code" not in result:
+            name = result["recovery_point"]
+            return {"recovery_point": name, "completed_stages": [*key.completed_stages, name]}
+        if "response_code" in result:
+            return {
+                "response_code": result["response_code"],
+                "response_body": result.get("response_body"),
+                "recovery_point": FINISHED,
+                "locked_at": None,
+                "lock_token": None,
+            }
+        raise TypeError(
+            "a work_stage callback returns RecoveryPoint(name) or FinalResponse(code, body)"
+        )
+
+    def _snapshot(self, row: Row[Any]) -> IdempotencyKey:
+        key = self.model(**row._mapping)
+        make_transient_to_detached(key)
+        return key

@@ -1,0 +1,132 @@
+"""``stage()``: the atomic phases of a view, and how a retry skips the finished ones.
+
+Each stage's database writes commit together with the key's move to that recovery point. On a
+retry the view runs again from the top and each ``stage()`` says whether it is still pending;
+the call site decides explicitly, and a completed stage that writes anyway is refused::
+
+    with stage("tax_lines_created") as tax_lines:
+        if tax_lines.pending:
+            create_tax_lines(cart)
+
+The order of the stages is the order of the first run, recorded in the key: a retry that enters
+them in another order, repeats one, or writes outside a stage before a stage (those writes
+would commit again with that stage on every retry) raises ``StageError``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+from flask import has_request_context, request
+
+from .errors import StageError
+from .model import FINISHED, STARTED, IdempotencyKey
+from .service import IdempotencyKeyService
+from .write_guard import TRACKER_ENVIRON_KEY
+
+
+@dataclass(frozen=True)
+class Stage:
+    name: str
+    # False when an earlier attempt already committed this stage: skip its work.
+    pending: bool
+
+
+@dataclass
+class StageTracker:
+    """What one attempt of an idempotent view has done with the key it holds."""
+
+    service: IdempotencyKeyService
+    key: IdempotencyKey
+    entered: list[str] = field(default_factory=list)
+    active: Stage | None = None
+    # Writes sent since the last commit outside any stage.
+    unstaged_writes: bool = False
+
+    def restart(self) -> None:
+        """Forget this attempt's progress before the view runs again."""
+        self.entered.clear()
+        self.active = None
+        self.unstaged_writes = False
+
+    def enter(self, name: str) -> Stage:
+        if name in (STARTED, FINISHED):
+            raise StageError(f"{name!r} is a reserved recovery point, not a stage name")
+        if self.active is not None:
+            raise StageError(f"stage {name!r} entered inside stage {self.active.name!r}")
+        if name in self.entered:
+            raise StageError(f"stage {name!r} entered twice in one request")
+        completed = self.key.completed_stages
+        position = len(self.entered)
+        if position < len(completed):
+            if completed[position] != name:
+                raise StageError(
+                    f"stage {name!r} entered where the first attempt entered "
+                    f"{completed[position]!r}; stages must run in the same order every time"
+                )
+            pending = False
+        elif name in completed:
+            raise StageError(f"stage {name!r} entered after stages that followed it")
+        else:
+            pending = True
+        if pending and self.unstaged_writes:
+            raise StageError(
+                f"database writes made before stage {name!r} outside any stage would commit "
+                "with it and be repeated by a retry; move them into a stage"
+            )
+        self.entered.append(name)
+        self.active = Stage(name, pending)
+        return self.active
+
+    def observe_write(self) -> None:
+        if self.active is None:
+            self.unstaged_writes = True
+        elif not self.active.pending:
+            raise StageError(
+                f"stage {self.active.name!r} already completed in an earlier attempt and must "
+                "not write again; check `.pending` before doing its work"
+            )
+
+    def leave(self) -> None:
+        """Commit the active stage's work with the key's new recovery point."""
+        step, self.active = self.active, None
+        if step is not None and step.pending:
+            self.service.advance(self.key, step.name)
+            self.unstaged_writes = False
+
+
+def current_tracker() -> StageTracker:
+    tracker: StageTracker | None = (
+        request.environ.get(TRACKER_ENVIRON_KEY) if has_request_context() else None
+    )
+    if tracker is None:
+        raise RuntimeError("stage() is only available inside an @idempotent view")
+    return tracker
+
+
+@contextmanager
+def stage(name: str) -> Iterator[Stage]:
+    """One atomic phase of an ``@idempotent`` view; see the module documentation."""
+    tracker = current_tracker()
+    session = tracker.service.session
+    step = tracker.enter(name)
+    if step.pending and (session.new or session.dirty or session.deleted):
+        tracker.active = None
+        raise StageError(
+            f"unflushed changes made before stage {name!r} outside any stage would commit "
+            "with it and be repeated by a retry; move them into a stage"
+        )
+    try:
+        yield step
+        if not step.pending and (session.new or session.dirty or session.deleted):
+            raise StageError(
+                f"stage {name!r} already completed in an earlier attempt and must not change "
+                "anything again; check `.pending` before doing its work"
+            )
+    except BaseException:
+        session.rollback()
+        tracker.active = None
+        raise
+    tracker.leave()

@@ -1,0 +1,74 @@
+"""Turning a response into what is stored, and what is stored back into a response."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from flask import Response, current_app
+
+from .errors import ResponseNotStorable
+from .model import IdempotencyKey
+
+REPLAYED_HEADER = "Idempotent-Replayed"
+
+
+@dataclass(frozen=True)
+class StoredResponse:
+    code: int
+    body: bytes
+    headers: list[list[str]]
+    # The body as a JSON document when it is one, for the response_body column.
+    document: Any
+
+    @classmethod
+    def capture(cls, response: Response, stored_headers: tuple[str, ...]) -> StoredResponse:
+        if response.is_streamed:
+            raise ResponseNotStorable(
+                "The view returned a streamed response, which cannot be stored for replay; "
+                "return the whole body from an idempotent view."
+            )
+        body = response.get_data()
+        headers = [["Content-Type", response.headers["Content-Type"]]] if response.content_type else []
+        for name in stored_headers:
+            headers.extend([name, value] for value in response.headers.getlist(name))
+        return cls(response.status_code, body, headers, _json_document(response, body))
+
+    def values(self) -> dict[str, Any]:
+        return {
+            "response_code": self.code,
+            "response_body": self.document,
+            "response_bytes": self.body,
+            "response_headers": self.headers,
+        }
+
+
+def replay(key: IdempotencyKey) -> Response:
+    """The stored response again, marked as a replay."""
+    assert key.response_code is not None
+    if key.response_bytes is not None:
+        response = current_app.response_class(key.response_bytes, status=key.response_code)
+        # The stored Content-Type (or its absence) wins over the response class's default.
+        del response.headers["Content-Type"]
+        for name, value in key.response_headers or []:
+            response.headers.add(name, value)
+    else:
+        # A final response recorded through work_stage() holds a JSON document only.
+        response = current_app.json.response(key.response_body)
+        response.status_code = key.response_code
+    response.headers[REPLAYED_HEADER] = "true"
+    return response
+
+
+def _json_document(response: Response, body: bytes) -> Any:
+    if not response.is_json:
+        return None
+    try:
+        document = json.loads(body)
+    except ValueError:
+        return None
+    # PostgreSQL's JSONB cannot hold NUL characters; the exact bytes are stored regardless.
+    if "\\u0000" in body.decode("utf-8", "replace"):
+        return None
+    return document

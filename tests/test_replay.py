@@ -1,0 +1,237 @@
+"""A retry gets the first response again; a new key or a changed request does not."""
+
+from __future__ import annotations
+
+import uuid
+
+from flask import Flask
+from flask.testing import FlaskClient
+
+from tests.helpers import charges, headers, stored_keys
+
+
+def test_first_request_runs_and_echoes_the_key(client: FlaskClient, app: Flask) -> None:
+    response = client.post("/charges", json={"amount": 100}, headers=headers("order-1"))
+
+    assert response.status_code == 201
+    assert response.headers["Idempotency-Key"] == "order-1"
+    assert "Idempotency-Key" in response.headers["Access-Control-Expose-Headers"]
+    assert "Idempotent-Replayed" not in response.headers
+    assert charges(app) == 1
+
+
+def test_retry_replays_the_stored_response_without_running_again(
+    client: FlaskClient, app: Flask
+) -> None:
+    first = client.post("/charges", json={"amount": 100}, headers=headers("order-1"))
+    retry = client.post("/charges", json={"amount": 100}, headers=headers("order-1"))
+
+    assert retry.status_code == 201
+    assert retry.data == first.data
+    assert retry.headers["Location"] == first.headers["Location"]
+    assert retry.headers["Content-Type"] == first.headers["Content-Type"]
+    assert retry.headers["Idempotent-Replayed"] == "true"
+    assert retry.headers["Idempotency-Key"] == "order-1"
+    assert charges(app) == 1
+
+
+def test_quoted_and_bare_keys_name_the_same_key(client: FlaskClient, app: Flask) -> None:
+    client.post("/charges", json={"amount": 5}, headers=headers("abc-123"))
+    retry = client.post("/charges", json={"amount": 5}, headers=headers('"abc-123"'))
+
+    assert retry.headers["Idempotent-Replayed"] == "true"
+    # The echo keeps the form the client used.
+    assert retry.headers["Idempotency-Key"] == '"abc-123"'
+    assert charges(app) == 1
+
+
+def test_a_key_the_server_never_saw_is_stored_as_given(client: FlaskClient, app: Flask) -> None:
+    client.post("/charges", json={"amount": 5}, headers=headers("client-chosen-key"))
+
+    [key] = stored_keys(app)
+    assert key.idempotency_key == "client-chosen-key"
+    assert key.request_method == "POST"
+    assert key.request_path == "/charges"
+    assert key.request_params == {"query": {}, "json": {"amount": 5}}
+    assert key.response_code == 201
+    assert key.recovery_point == "finished"
+    assert key.locked_at is None
+
+
+def test_missing_key_gets_a_generated_uuid4_that_the_client_can_retry_with(
+    client: FlaskClient, app: Flask
+) -> None:
+    response = client.post("/charges", json={"amount": 5})
+    generated = response.headers["Idempotency-Key"]
+    assert uuid.UUID(generated).version == 4
+
+    retry = client.post("/charges", json={"amount": 5}, headers=headers(generated))
+    assert retry.headers["Idempotent-Replayed"] == "true"
+    assert charges(app) == 1
+
+
+def test_requests_without_a_key_never_share_a_record(client: FlaskClient, app: Flask) -> None:
+    first = client.post("/charges", json={"amount": 5})
+    second = client.post("/charges", json={"amount": 5})
+
+    assert first.headers["Idempotency-Key"] != second.headers["Idempotency-Key"]
+    assert charges(app) == 2
+
+
+def test_required_key_missing_gives_400_problem(client: FlaskClient, app: Flask) -> None:
+    response = client.post("/required")
+
+    assert response.status_code == 400
+    assert response.mimetype == "application/problem+json"
+    assert response.json is not None and response.json["status"] == 400
+    assert stored_keys(app) == []
+
+
+def test_required_by_configuration(make_app: object) -> None:
+    app = make_app(IDEMPOTENCY_REQUIRED=True)  # type: ignore[operator]
+    response = app.test_client().post("/charges", json={"amount": 5})
+
+    assert response.status_code == 400
+    assert charges(app) == 0
+
+
+def test_same_key_with_a_different_body_is_refused_with_422(
+    client: FlaskClient, app: Flask
+) -> None:
+    client.post("/charges", json={"amount": 100}, headers=headers("k"))
+    response = client.post("/charges", json={"amount": 999}, headers=headers("k"))
+
+    assert response.status_code == 422
+    assert response.mimetype == "application/problem+json"
+    assert response.headers["Idempotency-Key"] == "k"
+    assert charges(app) == 1
+
+
+def test_same_key_with_another_path_or_query_is_refused_with_422(
+    client: FlaskClient, app: Flask
+) -> None:
+    client.post("/charges", json={"amount": 100}, headers=headers("k"))
+
+    assert client.post("/charges?x=1", json={"amount": 100}, headers=headers("k")).status_code == 422
+    assert client.post("/text", headers=headers("k")).status_code == 422
+    assert client.put("/charges", json={"amount": 100}, headers=headers("k")).status_code == 405
+
+
+def test_json_key_order_and_whitespace_do_not_change_the_request(
+    client: FlaskClient, app: Flask
+) -> None:
+    client.post(
+        "/charges",
+        data='{"amount": 100, "note": "x"}',
+        content_type="application/json",
+        headers=headers("k"),
+    )
+    retry = client.post(
+        "/charges",
+        data='{ "note":"x","amount":100 }',
+        content_type="application/json",
+        headers=headers("k"),
+    )
+
+    assert retry.headers["Idempotent-Replayed"] == "true"
+    assert charges(app) == 1
+
+
+def test_malformed_json_gives_400_problem_and_stores_nothing(
+    client: FlaskClient, app: Flask
+) -> None:
+    response = client.post(
+        "/charges", data='{"amount": ', content_type="application/json", headers=headers("k")
+    )
+
+    assert response.status_code == 400
+    assert response.mimetype == "application/problem+json"
+    assert stored_keys(app) == []
+
+
+def test_form_bodies_are_part_of_the_request(client: FlaskClient, app: Flask) -> None:
+    client.post("/text", data={"a": "1", "b": "2"}, headers=headers("form"))
+
+    assert client.post("/text", data={"b": "2", "a": "1"}, headers=headers("form")).headers[
+        "Idempotent-Replayed"
+    ] == "true"
+    assert client.post("/text", data={"a": "1", "b": "3"}, headers=headers("form")).status_code == (
+        422
+    )
+
+
+def test_error_responses_the_view_returns_are_stored_and_replayed(
+    client: FlaskClient, app: Flask
+) -> None:
+    first = client.post("/charges", json={"amount": -1}, headers=headers("bad"))
+    retry = client.post("/charges", json={"amount": -1}, headers=headers("bad"))
+
+    assert first.status_code == retry.status_code == 400
+    assert retry.data == first.data
+    assert retry.headers["Idempotent-Replayed"] == "true"
+
+
+def test_a_deliberate_5xx_is_stored_with_the_views_writes(client: FlaskClient, app: Flask) -> None:
+    first = client.post("/charges?teapot=1", json={"amount": 3}, headers=headers("five"))
+    retry = client.post("/charges?teapot=1", json={"amount": 3}, headers=headers("five"))
+
+    assert first.status_code == retry.status_code == 503
+    assert retry.headers["Idempotent-Replayed"] == "true"
+    assert charges(app) == 1
+
+
+def test_abort_in_the_view_is_a_response_and_is_stored(client: FlaskClient, app: Flask) -> None:
+    first = client.post("/missing", headers=headers("gone"))
+    retry = client.post("/missing", headers=headers("gone"))
+
+    assert first.status_code == retry.status_code == 404
+    assert retry.headers["Idempotent-Replayed"] == "true"
+
+
+def test_unhandled_exception_gives_500_with_the_key_and_stores_nothing(
+    client: FlaskClient, app: Flask
+) -> None:
+    crashed = client.post("/charges?crash=1", json={"amount": 7}, headers=headers("boom"))
+
+    assert crashed.status_code == 500
+    assert crashed.headers["Idempotency-Key"] == "boom"
+    assert charges(app) == 0
+    [key] = stored_keys(app)
+    assert key.response_code is None
+    assert key.locked_at is None
+
+    # The key is free again: the retry runs (here it crashes the same way, and still is free).
+    again = client.post("/charges?crash=1", json={"amount": 7}, headers=headers("boom"))
+    assert again.status_code == 500
+    assert "Idempotent-Replayed" not in again.headers
+
+
+def test_text_html_and_binary_bodies_replay_exactly(client: FlaskClient, app: Flask) -> None:
+    for path in ("/text", "/html", "/binary", "/json-spacing"):
+        first = client.post(path, headers=headers(f"body-{path}"))
+        retry = client.post(path, headers=headers(f"body-{path}"))
+
+        assert retry.headers["Idempotent-Replayed"] == "true", path
+        assert retry.data == first.data, path
+        assert retry.headers["Content-Type"] == first.headers["Content-Type"], path
+
+
+def test_streamed_response_is_a_clear_error_and_leaves_the_key_retryable(
+    client: FlaskClient, app: Flask
+) -> None:
+    response = client.post("/stream", headers=headers("streamed"))
+
+    assert response.status_code == 500
+    assert response.mimetype == "application/problem+json"
+    assert "streamed" in response.json["detail"]  # type: ignore[index]
+    [key] = stored_keys(app)
+    assert key.response_code is None and key.locked_at is None
+
+
+def test_async_views_are_supported(client: FlaskClient, app: Flask) -> None:
+    first = client.post("/async", headers=headers("async"))
+    retry = client.post("/async", headers=headers("async"))
+
+    assert first.json == {"async": True}
+    assert retry.headers["Idempotent-Replayed"] == "true"
+    assert charges(app) == 1
