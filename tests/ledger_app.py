@@ -96,9 +96,9 @@ def register_views(app: Flask) -> None:
         for name in ("reserved", "charged", "shipped"):
             with stage(name) as step:
                 if step.pending:
+                    gate(name)
                     db.session.add(Effect(order_ref=ref, stage=name))
                     db.session.flush()
-                    gate(name)
                     if fail_at == name:
                         raise RuntimeError(f"failure injected in {name}")
         return {"order": ref, "stages": 3}
