@@ -119,9 +119,7 @@ def _expired(table: Table, claim: ClaimRequest) -> ColumnElement[bool]:
 
 
 def _claimable(table: Table, claim: ClaimRequest) -> ColumnElement[bool]:
-    lock_free = or_(
-        table.c.locked_at.is_(None), table.c.locked_at < claim.now - claim.lock_timeout
-    )
+    lock_free = or_(table.c.locked_at.is_(None), table.c.locked_at < claim.now - claim.lock_timeout)
     resumable = and_(
         ~_expired(table, claim),
         table.c.response_code.is_(None),
@@ -156,17 +154,19 @@ def _upsert_assignments(table: Table, claim: ClaimRequest) -> dict[str, ColumnEl
 
 def _postgresql(table: Table, claim: ClaimRequest) -> Executable:
     upsert = postgresql.insert(table).values(claim.new_row())
-    claimed = upsert.on_conflict_do_update(
-        index_elements=[table.c.scope, table.c.idempotency_key],
-        set_=_upsert_assignments(table, claim),
-        where=_claimable(table, claim),
-    ).returning(*table.c).cte("claimed")
+    claimed = (
+        upsert.on_conflict_do_update(
+            index_elements=[table.c.scope, table.c.idempotency_key],
+            set_=_upsert_assignments(table, claim),
+            where=_claimable(table, claim),
+        )
+        .returning(*table.c)
+        .cte("claimed")
+    )
     # When the WHERE refuses the row, the CTE is empty and the plain read supplies the row.
     # That read sees the statement's snapshot, so in the rare race where the row was committed
     # after the snapshot it finds nothing, and the caller runs the claim again.
-    unclaimed = select(*table.c).where(
-        *_identifies(table, claim), ~exists(select(claimed.c.id))
-    )
+    unclaimed = select(*table.c).where(*_identifies(table, claim), ~exists(select(claimed.c.id)))
     return select(*claimed.c).union_all(unclaimed)
 
 
@@ -191,7 +191,10 @@ def _mysql(table: Table, claim: ClaimRequest) -> Executable:
             "lock_token",
             case((_claimable(table, claim), literal(claim.lock_token)), else_=table.c.lock_token),
         ),
-        ("locked_at", case((taken, _new_value(table, claim, "locked_at")), else_=table.c.locked_at)),
+        (
+            "locked_at",
+            case((taken, _new_value(table, claim, "locked_at")), else_=table.c.locked_at),
+        ),
     ]
     for column in _RESET_COLUMNS:
         assignments.append(

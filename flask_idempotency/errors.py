@@ -108,5 +108,3 @@ class ResponseNotStorable(IdempotencyError, InternalServerError):
 class StageError(RuntimeError):
     """A programming error in the use of ``stage()``: out of order, repeated, or writing
     inside a stage that already completed. It is never retried and never stored."""
-
-

@@ -41,7 +41,10 @@ class Idempotency:
             )
         model = define_model(db, settings.table_name)
         app.extensions[EXTENSION_NAME] = IdempotencyState(
-            settings=settings, db=db, model=model, service=IdempotencyKeyService(db, model, settings)
+            settings=settings,
+            db=db,
+            model=model,
+            service=IdempotencyKeyService(db, model, settings),
         )
         app.after_request(echo_key_header)
         app.cli.add_command(idempotency_cli)

@@ -68,7 +68,9 @@ def _unquote(raw: str, header: str) -> str:
             position += 2
         elif character == '"':
             if position != len(raw) - 1:
-                raise InvalidIdempotencyKey(f"The quoted {header} has text after its closing quote.")
+                raise InvalidIdempotencyKey(
+                    f"The quoted {header} has text after its closing quote."
+                )
             return "".join(characters)
         else:
             characters.append(character)

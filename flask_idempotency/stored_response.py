@@ -30,7 +30,9 @@ class StoredResponse:
                 "return the whole body from an idempotent view."
             )
         body = response.get_data()
-        headers = [["Content-Type", response.headers["Content-Type"]]] if response.content_type else []
+        headers = (
+            [["Content-Type", response.headers["Content-Type"]]] if response.content_type else []
+        )
         for name in stored_headers:
             headers.extend([name, value] for value in response.headers.getlist(name))
         return cls(response.status_code, body, headers, _json_document(response, body))
@@ -55,8 +57,11 @@ def replay(key: IdempotencyKey) -> Response:
             response.headers.add(name, value)
     else:
         # A final response recorded through work_stage() holds a JSON document only.
-        response = current_app.json.response(key.response_body)
-        response.status_code = key.response_code
+        response = current_app.response_class(
+            current_app.json.dumps(key.response_body),
+            status=key.response_code,
+            mimetype="application/json",
+        )
     response.headers[REPLAYED_HEADER] = "true"
     return response
 

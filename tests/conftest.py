@@ -75,9 +75,7 @@ def database_kind(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture
-def database_url(
-    database_kind: str, tmp_path: Path, server_database: Callable[[str], str]
-) -> str:
+def database_url(database_kind: str, tmp_path: Path, server_database: Callable[[str], str]) -> str:
     if database_kind == "sqlite":
         return f"sqlite:///{tmp_path / 'test.sqlite'}"
     return server_database(database_kind)

@@ -24,7 +24,9 @@ def charges(app: Flask) -> int:
 def effects(app: Flask, order_ref: str) -> dict[str, int]:
     with app.app_context():
         rows = db.session.execute(
-            select(Effect.stage, func.count()).where(Effect.order_ref == order_ref).group_by(Effect.stage)
+            select(Effect.stage, func.count())
+            .where(Effect.order_ref == order_ref)
+            .group_by(Effect.stage)
         ).all()
         return {stage: number for stage, number in rows}
 

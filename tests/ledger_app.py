@@ -54,7 +54,9 @@ def create_app(database_url: str, instance_path: Path, **config: Any) -> Flask:
         # Unhandled exceptions become 500 responses, as in production.
         PROPAGATE_EXCEPTIONS=False,
         SQLALCHEMY_DATABASE_URI=database_url,
-        SQLALCHEMY_ENGINE_OPTIONS={"pool_size": 20} if not database_url.startswith("sqlite") else {},
+        SQLALCHEMY_ENGINE_OPTIONS={"pool_size": 20}
+        if not database_url.startswith("sqlite")
+        else {},
         GATES={},
     )
     app.config.update(config)

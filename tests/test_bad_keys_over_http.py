@@ -14,7 +14,9 @@ def test_malformed_key_gives_400_problem_and_stores_nothing(
     client: FlaskClient, app: Flask, raw: str
 ) -> None:
     response = client.post(
-        "/charges", json={"amount": 1}, headers=[("Idempotency-Key", raw.encode().decode("latin-1"))]
+        "/charges",
+        json={"amount": 1},
+        headers=[("Idempotency-Key", raw.encode().decode("latin-1"))],
     )
 
     assert response.status_code == 400

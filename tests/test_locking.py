@@ -84,7 +84,9 @@ def test_a_duplicate_can_wait_for_the_first_and_get_its_response(app: Flask) -> 
 
     def count_claims(*args: Any) -> None:
         statement: str = args[2]
-        if "idempotency_keys" in statement and statement.lstrip().upper().startswith(("INSERT", "WITH")):
+        if "idempotency_keys" in statement and statement.lstrip().upper().startswith(
+            ("INSERT", "WITH")
+        ):
             claims.append(statement)
 
     event.listen(engine, "before_cursor_execute", count_claims)
@@ -178,7 +180,9 @@ def test_concurrent_duplicates_run_once(app: Flask) -> None:
     assert set(outcomes) <= {201, 409, "replayed"}, outcomes
     assert charges(app) == 1
 
-    original = next(r for r in responses if r.status_code == 201 and "Idempotent-Replayed" not in r.headers)
+    original = next(
+        r for r in responses if r.status_code == 201 and "Idempotent-Replayed" not in r.headers
+    )
     for _ in range(3):
         assert post(app, "/charges", "crowd", json={"amount": 42}).data == original.data
 

@@ -112,7 +112,9 @@ def test_same_key_with_another_path_or_query_is_refused_with_422(
 ) -> None:
     client.post("/charges", json={"amount": 100}, headers=headers("k"))
 
-    assert client.post("/charges?x=1", json={"amount": 100}, headers=headers("k")).status_code == 422
+    assert (
+        client.post("/charges?x=1", json={"amount": 100}, headers=headers("k")).status_code == 422
+    )
     assert client.post("/text", headers=headers("k")).status_code == 422
     assert client.put("/charges", json={"amount": 100}, headers=headers("k")).status_code == 405
 
@@ -152,9 +154,12 @@ def test_malformed_json_gives_400_problem_and_stores_nothing(
 def test_form_bodies_are_part_of_the_request(client: FlaskClient, app: Flask) -> None:
     client.post("/text", data={"a": "1", "b": "2"}, headers=headers("form"))
 
-    assert client.post("/text", data={"b": "2", "a": "1"}, headers=headers("form")).headers[
-        "Idempotent-Replayed"
-    ] == "true"
+    assert (
+        client.post("/text", data={"b": "2", "a": "1"}, headers=headers("form")).headers[
+            "Idempotent-Replayed"
+        ]
+        == "true"
+    )
     assert client.post("/text", data={"a": "1", "b": "3"}, headers=headers("form")).status_code == (
         422
     )

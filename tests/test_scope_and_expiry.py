@@ -42,7 +42,8 @@ def test_the_default_scope_stores_a_digest_never_the_credential(
 
     [key] = stored_keys(app)
     assert key.scope == hashlib.sha256(b"Bearer s3cret").hexdigest()
-    row_text = " ".join(str(getattr(key, column)) for column in key.__table__.columns.keys())  # type: ignore[attr-defined]
+    columns = key.__table__.columns  # type: ignore[attr-defined]
+    row_text = " ".join(str(getattr(key, column.name)) for column in columns)
     assert "s3cret" not in row_text
 
 

@@ -57,7 +57,10 @@ def test_a_completed_stage_that_writes_without_checking_fails_loudly(
         _fail_when_asked("first")
         return {"ok": True}
 
-    assert client.post("/careless", headers=headers("c", **{"X-Fail-After": "first"})).status_code == 500
+    assert (
+        client.post("/careless", headers=headers("c", **{"X-Fail-After": "first"})).status_code
+        == 500
+    )
     assert effects(app, "careless") == {"first": 1}
 
     retry = client.post("/careless", headers=headers("c"))
@@ -100,7 +103,9 @@ def test_stages_entered_in_another_order_on_a_retry_raise(app: Flask, client: Fl
             _fail_when_asked(name)
         return {"ok": True}
 
-    first = client.post("/reordered", headers=headers("r", **{"X-Order": "a,b", "X-Fail-After": "a"}))
+    first = client.post(
+        "/reordered", headers=headers("r", **{"X-Order": "a,b", "X-Fail-After": "a"})
+    )
     assert first.status_code == 500
     assert client.post("/reordered", headers=headers("r", **{"X-Order": "b,a"})).status_code == 500
     assert effects(app, "reordered") == {"a": 1}
@@ -122,7 +127,9 @@ def test_a_stage_entered_twice_or_with_a_reserved_name_raises(
         return {"ok": True}
 
     assert client.post("/twice", headers=headers("t1", **{"X-Order": "a,a"})).status_code == 500
-    assert client.post("/twice", headers=headers("t2", **{"X-Order": "finished"})).status_code == 500
+    assert (
+        client.post("/twice", headers=headers("t2", **{"X-Order": "finished"})).status_code == 500
+    )
     assert client.post("/twice", headers=headers("t3", **{"X-Order": "a,b"})).status_code == 200
 
 
@@ -144,7 +151,9 @@ def test_writes_outside_a_stage_before_a_stage_raise_instead_of_repeating(
     assert effects(app, "unstaged") == {}
 
 
-def test_writes_after_the_last_stage_commit_with_the_response(app: Flask, client: FlaskClient) -> None:
+def test_writes_after_the_last_stage_commit_with_the_response(
+    app: Flask, client: FlaskClient
+) -> None:
     @app.post("/tail")
     @idempotent
     def tail() -> dict[str, bool]:
@@ -160,6 +169,9 @@ def test_writes_after_the_last_stage_commit_with_the_response(app: Flask, client
 
 
 def test_stage_outside_an_idempotent_view_raises(app: Flask) -> None:
-    with app.test_request_context(), pytest.raises(RuntimeError, match="@idempotent"):
-        with stage("anything"):
-            pass
+    with (
+        app.test_request_context(),
+        pytest.raises(RuntimeError, match="@idempotent"),
+        stage("anything"),
+    ):
+        pass

@@ -56,7 +56,9 @@ def staged_app(app: Flask) -> Flask:
     return app
 
 
-def test_statements_per_first_request_replay_and_stage(staged_app: Flask, database_kind: str) -> None:
+def test_statements_per_first_request_replay_and_stage(
+    staged_app: Flask, database_kind: str
+) -> None:
     client = staged_app.test_client()
     first_limit, replay_limit, stage_limit = BUDGET[database_kind]
 
