@@ -27,7 +27,8 @@ class IdempotencyError(HTTPException):
 
     # A short URI-like identifier for the problem type, relative to the documentation.
     problem_type = "about:blank"
-    retry_after: int | None = None
+    # Seconds for Retry-After; named apart from werkzeug's retry_after, which its __init__ resets.
+    retry_after_seconds: int | None = None
 
     def problem(self) -> dict[str, Any]:
         return {
@@ -42,8 +43,8 @@ class IdempotencyError(HTTPException):
 
     def get_headers(self, environ: Any = None, scope: Any = None) -> list[tuple[str, str]]:
         headers = [("Content-Type", PROBLEM_JSON)]
-        if self.retry_after is not None:
-            headers.append(("Retry-After", str(self.retry_after)))
+        if self.retry_after_seconds is not None:
+            headers.append(("Retry-After", str(self.retry_after_seconds)))
         return headers
 
 
@@ -73,7 +74,7 @@ class RequestInFlight(IdempotencyError, Conflict):
     description = (
         "A request with this Idempotency-Key is still being processed. Retry after it finishes."
     )
-    retry_after = 1
+    retry_after_seconds = 1
 
 
 class LockLost(IdempotencyError, Conflict):
@@ -85,7 +86,7 @@ class LockLost(IdempotencyError, Conflict):
         "This request outlived the idempotency lock timeout and a retry took it over; "
         "its changes were rolled back. Retry to get the result."
     )
-    retry_after = 1
+    retry_after_seconds = 1
 
 
 class IdempotencyKeyNotFound(IdempotencyError, NotFound):
@@ -96,7 +97,7 @@ class IdempotencyKeyNotFound(IdempotencyError, NotFound):
 class DatabaseUnavailable(IdempotencyError, ServiceUnavailable):
     problem_type = "/problems/database-unavailable"
     description = "The database is unavailable. The request can be retried with the same key."
-    retry_after = 1
+    retry_after_seconds = 1
 
 
 class ResponseNotStorable(IdempotencyError, InternalServerError):

@@ -20,7 +20,8 @@ from sqlalchemy.engine import URL, make_url
 from tests.ledger_app import create_app, db
 
 SERVER_URL_VARIABLES = {"postgresql": "TEST_POSTGRESQL_URL", "mariadb": "TEST_MARIADB_URL"}
-DATABASES = ["sqlite", *SERVER_URL_VARIABLES]
+SERVER_KINDS = list(SERVER_URL_VARIABLES)
+DATABASES = ["sqlite", *SERVER_KINDS]
 
 
 def in_ci() -> bool:

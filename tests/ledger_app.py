@@ -6,6 +6,7 @@ Every effect is a row, so a test can count rows to see that nothing happened twi
 from __future__ import annotations
 
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -81,6 +82,8 @@ def register_views(app: Flask) -> None:
         if not isinstance(amount, int) or amount <= 0:
             return {"error": "amount must be a positive integer"}, 400
         gate("charge")
+        # A slow payment provider, so that duplicates sent across processes overlap.
+        time.sleep(float(request.args.get("delay", 0)))
         charge = Charge(amount=amount, note=payload.get("note", ""))
         db.session.add(charge)
         db.session.flush()

@@ -1,0 +1,120 @@
+"""Duplicates across real worker processes: the ledger served by gunicorn with four workers."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+from flask import Flask
+
+from tests.helpers import charges, stored_keys
+
+pytestmark = pytest.mark.concurrency
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def request(port: int, key: str, body: dict[str, int]) -> tuple[int, dict[str, str], bytes]:
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    try:
+        connection.request(
+            "POST",
+            "/charges?delay=0.3",
+            body=json.dumps(body),
+            headers={"Content-Type": "application/json", "Idempotency-Key": key},
+        )
+        response = connection.getresponse()
+        return response.status, dict(response.getheaders()), response.read()
+    finally:
+        connection.close()
+
+
+@pytest.fixture
+def server(app: Flask, database_url: str, tmp_path: Path) -> Iterator[int]:
+    port = free_port()
+    log_path = tmp_path / "gunicorn.log"
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "gunicorn",
+                "-w",
+                "4",
+                "-b",
+                f"127.0.0.1:{port}",
+                "tests.served_ledger:app",
+            ],
+            cwd=ROOT,
+            env={
+                **os.environ,
+                "LEDGER_DATABASE_URL": database_url,
+                "LEDGER_INSTANCE_PATH": str(tmp_path),
+            },
+            stdout=subprocess.DEVNULL,
+            stderr=log,
+        )
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                if process.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"gunicorn did not start: {log_path.read_text()}") from None
+                time.sleep(0.05)
+        yield port
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+def test_32_simultaneous_duplicates_across_worker_processes_run_once(
+    app: Flask, server: int
+) -> None:
+    duplicates = 32
+    start = threading.Barrier(duplicates)
+
+    def attempt(_: int) -> tuple[int, dict[str, str], bytes]:
+        start.wait(timeout=10)
+        return request(server, "across-processes", {"amount": 50})
+
+    with ThreadPoolExecutor(duplicates) as pool:
+        results = list(pool.map(attempt, range(duplicates)))
+
+    outcomes = Counter(
+        "replayed" if headers.get("Idempotent-Replayed") else status
+        for status, headers, _ in results
+    )
+    assert outcomes[201] == 1, outcomes
+    assert set(outcomes) <= {201, 409, "replayed"}, outcomes
+    assert outcomes[409] >= 1, outcomes  # the duplicates really overlapped the first
+    assert charges(app) == 1
+
+    original = next(
+        body
+        for status, headers, body in results
+        if status == 201 and "Idempotent-Replayed" not in headers
+    )
+    for _ in range(4):
+        status, headers, body = request(server, "across-processes", {"amount": 50})
+        assert (status, headers["Idempotent-Replayed"], body) == (201, "true", original)
+    [key] = stored_keys(app)
+    assert key.locked_at is None
