@@ -30,7 +30,7 @@ DEFAULTS: Mapping[str, Any] = {
     # Response headers stored and replayed besides Content-Type.
     "IDEMPOTENCY_STORED_HEADERS": ("Location",),
     # Name of the table that holds the keys.
-    "IDEMPOTENCY_TABLE_NAME": "idempotency_keys",
+    "IDEMPOTENCY_TABLE_NAME": "idempotency_key",
     # How often a serialization failure or deadlock is retried before giving up with 503.
     "IDEMPOTENCY_DATABASE_RETRIES": 3,
     # Rows deleted per transaction by `flask idempotency purge`.

@@ -108,41 +108,73 @@ def test_a_connection_killed_mid_request_gives_503_and_the_retry_succeeds_once(
     assert charges(app) == 1
 
 
-# SQLite has a single writer at a time, and so no deadlocks.
-@pytest.mark.parametrize("database_kind", SERVER_KINDS)
-def test_a_deadlock_between_two_requests_is_rerun_and_both_succeed_once(
-    app: Flask, database_kind: str
-) -> None:
+def deadlocking_transfers(app: Flask) -> list[str]:
+    """Two requests, "1,2" and "2,1", that update two rows in opposite orders; on their first
+    attempt each waits until both hold their first row, so the database sees a deadlock."""
     both_hold_their_first_row = threading.Barrier(2, timeout=10)
     attempts: list[str] = []
 
     @app.post("/transfer")
     @idempotent
     def transfer() -> dict[str, str]:
-        first, second = (int(part) for part in request.args["order"].split(","))
-        attempts.append(request.args["order"])
+        order = request.args["order"]
+        first, second = (int(part) for part in order.split(","))
+        attempts.append(order)
         db.session.execute(
             update(Charge).where(Charge.id == first).values(amount=Charge.amount + 1)
         )
-        if attempts.count(request.args["order"]) == 1:
+        if attempts.count(order) == 1:
             both_hold_their_first_row.wait()
         db.session.execute(
             update(Charge).where(Charge.id == second).values(amount=Charge.amount + 1)
         )
-        return {"done": request.args["order"]}
+        return {"done": order}
 
     with app.app_context():
         db.session.add_all([Charge(id=1, amount=0), Charge(id=2, amount=0)])
         db.session.commit()
+    return attempts
 
+
+def send_transfers(app: Flask) -> list[Any]:
     def send(order: str) -> Any:
         return app.test_client().post(f"/transfer?order={order}", headers=headers(order))
 
     with ThreadPoolExecutor(2) as pool:
-        responses = list(pool.map(send, ["1,2", "2,1"]))
+        return list(pool.map(send, ["1,2", "2,1"]))
+
+
+# SQLite has a single writer at a time, and so no deadlocks.
+@pytest.mark.parametrize("database_kind", SERVER_KINDS)
+def test_a_deadlock_between_two_requests_is_rerun_and_both_succeed_once(
+    app: Flask, database_kind: str
+) -> None:
+    attempts = deadlocking_transfers(app)
+
+    responses = send_transfers(app)
 
     assert [response.status_code for response in responses] == [200, 200]
     # One of the two was chosen as the deadlock victim, rolled back, and run again.
+    assert len(attempts) == 3
+    with app.app_context():
+        assert sorted(db.session.scalars(sa.select(Charge.amount))) == [2, 2]
+
+
+@pytest.mark.parametrize("database_kind", SERVER_KINDS)
+def test_a_deadlock_with_no_retries_left_gives_503_and_the_key_stays_retryable(
+    make_app: Any, database_kind: str
+) -> None:
+    app = make_app(IDEMPOTENCY_DATABASE_RETRIES=0)
+    attempts = deadlocking_transfers(app)
+
+    responses = send_transfers(app)
+
+    assert sorted(response.status_code for response in responses) == [200, 503]
+    victim = next(response for response in responses if response.status_code == 503)
+    assert victim.mimetype == "application/problem+json"
+    order = victim.headers["Idempotency-Key"]  # each transfer used its order as its key
+    retried = app.test_client().post(f"/transfer?order={order}", headers=headers(order))
+    assert retried.status_code == 200
     assert len(attempts) == 3
     with app.app_context():
         assert sorted(db.session.scalars(sa.select(Charge.amount))) == [2, 2]

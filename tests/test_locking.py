@@ -84,7 +84,7 @@ def test_a_duplicate_can_wait_for_the_first_and_get_its_response(app: Flask) -> 
 
     def count_claims(*args: Any) -> None:
         statement: str = args[2]
-        if "idempotency_keys" in statement and statement.lstrip().upper().startswith(
+        if "INTO idempotency_key " in statement and statement.lstrip().upper().startswith(
             ("INSERT", "WITH")
         ):
             claims.append(statement)
@@ -200,3 +200,24 @@ def test_many_keys_with_duplicates_each_run_exactly_once(app: Flask) -> None:
     assert {r.status_code for r in responses} <= {201, 409}
     assert charges(app) == len(keys)
     assert all(key.response_code == 201 and key.locked_at is None for key in stored_keys(app))
+
+
+def test_simultaneous_requests_with_one_key_and_different_bodies_run_one_and_refuse_the_rest(
+    app: Flask,
+) -> None:
+    threads = 8
+    start = threading.Barrier(threads)
+
+    def attempt(amount: int) -> TestResponse:
+        start.wait(timeout=10)
+        return post(app, "/charges", "contested", json={"amount": amount})
+
+    with ThreadPoolExecutor(threads) as pool:
+        responses = list(pool.map(attempt, range(1, threads + 1)))
+
+    statuses = Counter(response.status_code for response in responses)
+    # Whoever lost the race to insert still has its fingerprint checked: 422, never a replay
+    # of someone else's different request.
+    assert statuses[201] == 1, statuses
+    assert set(statuses) <= {201, 422}, statuses
+    assert charges(app) == 1

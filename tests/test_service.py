@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
@@ -153,3 +153,11 @@ def test_update_without_holding_the_lock_is_refused(service: IdempotencyKeyServi
 def test_retrieve_an_unknown_key_raises_not_found(service: IdempotencyKeyService) -> None:
     with pytest.raises(IdempotencyKeyNotFound):
         service.retrieve("nope")
+
+
+def test_timestamps_keep_their_microseconds(service: IdempotencyKeyService) -> None:
+    # Locks are compared to the microsecond; MariaDB's plain DATETIME would drop them.
+    moment = datetime(2026, 1, 2, 3, 4, 5, 123456)
+    created = service.create({"idempotency_key": "precise", "created_at": moment})
+
+    assert service.retrieve({"id": created.id}).created_at == moment
