@@ -31,7 +31,8 @@ from .fingerprint import digest_of
 from .model import FINISHED, STARTED, IdempotencyKey
 
 # Marks the extension's own statements, so the write guard of stage() lets them through.
-INTERNAL = {"flask_idempotency_internal": True}
+INTERNAL_OPTION = "flask_idempotency_internal"
+INTERNAL = {INTERNAL_OPTION: True}
 
 # How often a claim is rerun when PostgreSQL's snapshot missed a row committed meanwhile.
 _CLAIM_ATTEMPTS = 3

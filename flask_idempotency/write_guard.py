@@ -14,7 +14,7 @@ from flask import has_request_context, request
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
-from .service import INTERNAL
+from .service import INTERNAL_OPTION
 
 _WRITE_VERBS = frozenset({"INSERT", "UPDATE", "DELETE", "REPLACE", "MERGE", "UPSERT", "TRUNCATE"})
 # Where the request holding a key keeps its StageTracker.
@@ -43,7 +43,7 @@ def _before_cursor_execute(
     tracker: WriteObserver | None = request.environ.get(TRACKER_ENVIRON_KEY)
     if tracker is None or context is None:
         return
-    if context.execution_options.get(next(iter(INTERNAL))):
+    if context.execution_options.get(INTERNAL_OPTION):
         return
     if is_write(statement):
         tracker.observe_write()
