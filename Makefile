@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: test lint check clean
+.PHONY: run test lint check clean
 
 # Reinstall only when the packaging changes.
 $(VENV)/.installed: setup.cfg pyproject.toml
@@ -12,13 +12,20 @@ $(VENV)/.installed: setup.cfg pyproject.toml
 	$(BIN)/pip install --quiet -e '.[test]'
 	touch $@
 
+# The storefront on http://127.0.0.1:5000, on SQLite in instance/ unless
+# FLASK_SQLALCHEMY_DATABASE_URI says otherwise.
+run: $(VENV)/.installed
+	$(BIN)/flask --app example_app db upgrade
+	$(BIN)/flask --app example_app seed
+	$(BIN)/flask --app example_app run --host 127.0.0.1 --port 5000
+
 test: $(VENV)/.installed
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 lint: $(VENV)/.installed
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy --strict flask_idempotency
+	$(BIN)/mypy --strict flask_idempotency example_app
 
 check: test lint
 

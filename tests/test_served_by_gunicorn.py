@@ -4,12 +4,7 @@ from __future__ import annotations
 
 import http.client
 import json
-import os
-import socket
-import subprocess
-import sys
 import threading
-import time
 from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -19,15 +14,10 @@ import pytest
 from flask import Flask
 
 from tests.helpers import charges, stored_keys
+from tests.served import serve
 
 pytestmark = pytest.mark.concurrency
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def request(port: int, key: str, body: dict[str, int]) -> tuple[int, dict[str, str], bytes]:
@@ -47,43 +37,13 @@ def request(port: int, key: str, body: dict[str, int]) -> tuple[int, dict[str, s
 
 @pytest.fixture
 def server(app: Flask, database_url: str, tmp_path: Path) -> Iterator[int]:
-    port = free_port()
-    log_path = tmp_path / "gunicorn.log"
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "gunicorn",
-                "-w",
-                "4",
-                "-b",
-                f"127.0.0.1:{port}",
-                "tests.served_ledger:app",
-            ],
-            cwd=ROOT,
-            env={
-                **os.environ,
-                "LEDGER_DATABASE_URL": database_url,
-                "LEDGER_INSTANCE_PATH": str(tmp_path),
-            },
-            stdout=subprocess.DEVNULL,
-            stderr=log,
-        )
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                if process.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"gunicorn did not start: {log_path.read_text()}") from None
-                time.sleep(0.05)
+    with serve(
+        "tests.served_ledger:app",
+        tmp_path,
+        LEDGER_DATABASE_URL=database_url,
+        LEDGER_INSTANCE_PATH=str(tmp_path),
+    ) as port:
         yield port
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
 
 
 def test_32_simultaneous_duplicates_across_worker_processes_run_once(

@@ -1,0 +1,41 @@
+"""A small storefront that completes carts in recovery-point stages with flask-idempotency."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from flask import Flask
+
+from .admin import admin
+from .extensions import db, idempotency, migrate
+from .problems import register_problem_handlers
+from .seed import seed_command
+from .store import store
+
+MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
+
+
+def create_app(test_config: dict[str, Any] | None = None) -> Flask:
+    """The storefront. Configuration comes from FLASK_* environment variables (for example
+    FLASK_SQLALCHEMY_DATABASE_URI, FLASK_IDEMPOTENCY_LOCK_TIMEOUT, FLASK_STOREFRONT_FAULTS),
+    then from ``test_config``; the default database is a SQLite file in the instance folder."""
+    app = Flask(__name__, instance_relative_config=True)
+    app.config.from_mapping(
+        SQLALCHEMY_DATABASE_URI=f"sqlite:///{Path(app.instance_path) / 'storefront.sqlite'}",
+        STOREFRONT_FAULTS=False,
+    )
+    app.config.from_prefixed_env()
+    if test_config:
+        app.config.update(test_config)
+    os.makedirs(app.instance_path, exist_ok=True)
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(MIGRATIONS))
+    idempotency.init_app(app)
+    register_problem_handlers(app)
+    app.register_blueprint(store)
+    app.register_blueprint(admin)
+    app.cli.add_command(seed_command)
+    return app
