@@ -197,3 +197,15 @@ def test_an_unknown_path_is_a_problem_too(client: FlaskClient) -> None:
 
 def test_the_audit_of_an_unknown_cart_is_404(client: FlaskClient, app: Flask) -> None:
     assert client.get("/admin/carts/cart_missing/audit").status_code == 404
+
+
+def test_a_completed_cart_takes_no_more_line_items(client: FlaskClient) -> None:
+    cart_id = new_cart(client, ("prod_mug", 1))
+    client.post(f"/store/carts/{cart_id}/complete")
+
+    response = client.post(
+        f"/store/carts/{cart_id}/line-items", json={"product_id": "prod_mug", "quantity": 1}
+    )
+
+    assert response.status_code == 409
+    assert response.mimetype == "application/problem+json"
