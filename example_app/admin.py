@@ -8,7 +8,7 @@ from flask import Blueprint
 from sqlalchemy import func, select
 
 from .extensions import db
-from .models import Cart, Order, PaymentAuthorization, TaxLine
+from .models import Cart, Order, PaymentAuthorization, TaxLine, is_identifier
 from .problems import problem
 
 admin = Blueprint("admin", __name__, url_prefix="/admin")
@@ -16,7 +16,7 @@ admin = Blueprint("admin", __name__, url_prefix="/admin")
 
 @admin.get("/carts/<cart_id>/audit")
 def audit_cart(cart_id: str) -> Any:
-    if db.session.get(Cart, cart_id) is None:
+    if not is_identifier(cart_id) or db.session.get(Cart, cart_id) is None:
         return problem(404, f"No cart {cart_id!r}.")
 
     def rows(model: Any) -> int:

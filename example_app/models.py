@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from datetime import UTC, datetime
 from typing import Any
@@ -19,6 +20,14 @@ TAX_RATE_BASIS_POINTS = 1000
 def new_id(prefix: str) -> str:
     """Medusa-style identifiers: a type prefix and a random part."""
     return f"{prefix}_{uuid.uuid4().hex}"
+
+
+_IDENTIFIER = re.compile(r"[A-Za-z0-9_]{1,40}")
+
+
+def is_identifier(value: object) -> bool:
+    """Whether ``value`` could be an id here; anything else is known to match no row."""
+    return isinstance(value, str) and _IDENTIFIER.fullmatch(value) is not None
 
 
 def utcnow() -> datetime:

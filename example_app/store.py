@@ -11,14 +11,14 @@ from flask_idempotency import idempotent
 
 from . import completion
 from .extensions import db
-from .models import Cart, LineItem, Product
+from .models import Cart, LineItem, Product, is_identifier
 from .problems import problem
 
 store = Blueprint("store", __name__, url_prefix="/store")
 
 
 def find_cart(cart_id: str) -> Cart | Response:
-    cart = db.session.get(Cart, cart_id)
+    cart = db.session.get(Cart, cart_id) if is_identifier(cart_id) else None
     return cart if cart is not None else problem(404, f"No cart {cart_id!r}.")
 
 
@@ -56,7 +56,7 @@ def add_line_item(cart_id: str) -> Any:
     if isinstance(quantity, bool) or not isinstance(quantity, int) or quantity < 1:
         return problem(400, "quantity must be a positive integer.")
     product_id = payload.get("product_id")
-    product = db.session.get(Product, product_id) if isinstance(product_id, str) else None
+    product = db.session.get(Product, product_id) if is_identifier(product_id) else None
     if product is None:
         return problem(404, f"No product {product_id!r}.")
     if cart.completed_at is not None:

@@ -33,6 +33,9 @@ DEFAULTS: Mapping[str, Any] = {
     "IDEMPOTENCY_TABLE_NAME": "idempotency_key",
     # How often a serialization failure or deadlock is retried before giving up with 503.
     "IDEMPOTENCY_DATABASE_RETRIES": 3,
+    # Largest request body, in bytes, an idempotent view accepts (413 above it); the body is
+    # read whole to fingerprint it. None leaves only Flask's MAX_CONTENT_LENGTH.
+    "IDEMPOTENCY_MAX_BODY_SIZE": 1024 * 1024,
     # Rows deleted per transaction by `flask idempotency purge`.
     "IDEMPOTENCY_PURGE_BATCH_SIZE": 1000,
 }
@@ -54,6 +57,7 @@ class Settings:
     stored_headers: tuple[str, ...]
     table_name: str
     database_retries: int
+    max_body_size: int | None
     purge_batch_size: int
 
     @classmethod
@@ -77,6 +81,11 @@ class Settings:
             ),
             table_name=_string(config, "IDEMPOTENCY_TABLE_NAME"),
             database_retries=_count(config, "IDEMPOTENCY_DATABASE_RETRIES", minimum=0),
+            max_body_size=(
+                None
+                if config["IDEMPOTENCY_MAX_BODY_SIZE"] is None
+                else _count(config, "IDEMPOTENCY_MAX_BODY_SIZE", minimum=1)
+            ),
             purge_batch_size=_count(config, "IDEMPOTENCY_PURGE_BATCH_SIZE", minimum=1),
         )
 

@@ -19,7 +19,7 @@ from typing import Any, ParamSpec, overload
 from flask import Response, current_app, request
 from flask.typing import ResponseReturnValue
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 from werkzeug.http import parse_set_header
 
 from .config import Settings
@@ -29,6 +29,7 @@ from .errors import (
     IdempotencyError,
     IdempotencyKeyRequired,
     LockLost,
+    RequestBodyTooLarge,
     RequestInFlight,
 )
 from .fingerprint import RequestFingerprint, fingerprint_request
@@ -120,7 +121,7 @@ def _handle(
         if settings.required if required is None else required:
             raise IdempotencyKeyRequired(f"This endpoint requires an {settings.header} header.")
         client_key = ClientKey(str(uuid.uuid4()), quoted=False)
-    fingerprint = fingerprint_request(request)
+    fingerprint = _fingerprint(settings)
     scope = current_scope(settings.scope)
     request.environ[KEY_ECHO_ENVIRON_KEY] = client_key.header_value()
     key = _claim(state.service, settings, client_key, fingerprint, scope, wait)
@@ -128,6 +129,20 @@ def _handle(
         logger.debug("replaying key %s", _abbreviated(client_key.value))
         return replay(key)
     return _run_holding(view, args, kwargs, state.service, settings, key)
+
+
+def _fingerprint(settings: Settings) -> RequestFingerprint:
+    limit = settings.max_body_size
+    if limit is not None and (
+        request.max_content_length is None or limit < request.max_content_length
+    ):
+        request.max_content_length = limit
+    try:
+        return fingerprint_request(request)
+    except RequestEntityTooLarge:
+        raise RequestBodyTooLarge(
+            f"The request body is larger than the {request.max_content_length} bytes accepted."
+        ) from None
 
 
 def _claim(
@@ -146,7 +161,7 @@ def _claim(
             return service.initialize_request(
                 client_key.value,
                 fingerprint.method,
-                fingerprint.params,
+                fingerprint.stored_params(),
                 fingerprint.path,
                 scope=scope,
                 fingerprint=fingerprint.digest,

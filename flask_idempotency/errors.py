@@ -15,6 +15,7 @@ from werkzeug.exceptions import (
     HTTPException,
     InternalServerError,
     NotFound,
+    RequestEntityTooLarge,
     ServiceUnavailable,
     UnprocessableEntity,
 )
@@ -59,6 +60,10 @@ class IdempotencyKeyRequired(IdempotencyError, BadRequest):
 
 class MalformedRequestBody(IdempotencyError, BadRequest):
     problem_type = "/problems/malformed-request-body"
+
+
+class RequestBodyTooLarge(IdempotencyError, RequestEntityTooLarge):
+    problem_type = "/problems/request-body-too-large"
 
 
 class IdempotencyKeyMismatch(IdempotencyError, UnprocessableEntity):

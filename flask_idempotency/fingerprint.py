@@ -12,10 +12,12 @@ import hashlib
 import json
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import quote
 
 from flask import Request
 
 from .errors import MalformedRequestBody
+from .json_storage import is_storable
 
 _FORM_TYPES = frozenset({"multipart/form-data", "application/x-www-form-urlencoded"})
 
@@ -23,9 +25,17 @@ _FORM_TYPES = frozenset({"multipart/form-data", "application/x-www-form-urlencod
 @dataclass(frozen=True)
 class RequestFingerprint:
     method: str
+    # Percent-encoded, so that any path can be stored as text (a NUL cannot, in PostgreSQL).
     path: str
     params: dict[str, Any]
     digest: str
+
+    def stored_params(self) -> dict[str, Any]:
+        """The params as stored in ``request_params``: as they are where every database can
+        store them, otherwise only their digest (the request runs either way)."""
+        if is_storable(self.params):
+            return self.params
+        return {"params_sha256": _canonical_digest(self.params)}
 
 
 def fingerprint_request(request: Request) -> RequestFingerprint:
@@ -43,21 +53,22 @@ def fingerprint_request(request: Request) -> RequestFingerprint:
         body = request.get_data(cache=True)
         if body:
             params["body_sha256"] = hashlib.sha256(body).hexdigest()
+    path = quote(request.path, safe="/!$&'()*+,;=:@-._~%")
     return RequestFingerprint(
         method=request.method,
-        path=request.path,
+        path=path,
         params=params,
-        digest=digest_of(request.method, request.path, params),
+        digest=digest_of(request.method, path, params),
     )
 
 
-def digest_of(method: str, path: str, params: dict[str, Any]) -> str:
-    canonical = json.dumps(
-        {"method": method.upper(), "path": path, "params": params},
-        sort_keys=True,
-        separators=(",", ":"),
-        ensure_ascii=False,
-    )
+def digest_of(method: str, path: str, params: Any) -> str:
+    return _canonical_digest({"method": method.upper(), "path": path, "params": params})
+
+
+def _canonical_digest(document: Any) -> str:
+    # ASCII escapes keep lone surrogates (valid JSON, invalid UTF-8) encodable.
+    canonical = json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 

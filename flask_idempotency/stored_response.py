@@ -9,6 +9,7 @@ from typing import Any
 from flask import Response, current_app
 
 from .errors import ResponseNotStorable
+from .json_storage import is_storable
 from .model import IdempotencyKey
 
 REPLAYED_HEADER = "Idempotent-Replayed"
@@ -71,9 +72,7 @@ def _json_document(response: Response, body: bytes) -> Any:
         return None
     try:
         document = json.loads(body)
-    except ValueError:
+    except (ValueError, RecursionError):
         return None
-    # PostgreSQL's JSONB cannot hold NUL characters; the exact bytes are stored regardless.
-    if "\\u0000" in body.decode("utf-8", "replace"):
-        return None
-    return document
+    # The exact bytes are stored regardless; the document is only for reading the table.
+    return document if is_storable(document) else None

@@ -108,6 +108,12 @@ def register_views(app: Flask) -> None:
                         raise RuntimeError(f"failure injected in {name}")
         return {"order": ref, "stages": 3}
 
+    @app.post("/anything/<path:rest>")
+    @idempotent
+    def anything(rest: str) -> Any:
+        """Writes nothing of what it is sent, so any path or body reaches only the extension."""
+        return {"length": len(rest)}
+
     @app.post("/text")
     @idempotent
     def text() -> Response:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
+import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
@@ -240,3 +242,55 @@ def test_async_views_are_supported(client: FlaskClient, app: Flask) -> None:
     assert first.json == {"async": True}
     assert retry.headers["Idempotent-Replayed"] == "true"
     assert charges(app) == 1
+
+
+def test_a_body_over_the_limit_gets_413_problem_and_stores_nothing(make_app: Any) -> None:
+    app = make_app(IDEMPOTENCY_MAX_BODY_SIZE=1000)
+    client = app.test_client()
+
+    response = client.post(
+        "/charges", json={"amount": 1, "note": "x" * 1000}, headers=headers("big")
+    )
+
+    assert response.status_code == 413
+    assert response.mimetype == "application/problem+json"
+    assert stored_keys(app) == []
+    assert client.post("/charges", json={"amount": 1}, headers=headers("small")).status_code == 201
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        '{"amount": 1, "note": "nul \\u0000 inside"}',
+        '{"amount": 1, "note": "lone \\ud800 surrogate"}',
+        '{"amount": 1, "deep": ' + "[" * 40 + "]" * 40 + "}",
+    ],
+    ids=["nul", "surrogate", "deep"],
+)
+def test_json_no_database_can_store_is_kept_as_a_digest_and_still_replays(
+    client: FlaskClient, app: Flask, body: str
+) -> None:
+    def send(data: str) -> Any:
+        return client.post(
+            "/anything/x", data=data, content_type="application/json", headers=headers("odd")
+        )
+
+    first, retry, other = send(body), send(body), send('{"amount": 1}')
+
+    assert first.status_code == 200
+    assert retry.headers["Idempotent-Replayed"] == "true"
+    assert other.status_code == 422
+    [key] = stored_keys(app)
+    assert set(key.request_params) == {"params_sha256"}
+
+
+def test_a_path_no_database_can_store_is_kept_percent_encoded(
+    client: FlaskClient, app: Flask
+) -> None:
+    first = client.post("/anything/nul%00here", headers=headers("path"))
+    retry = client.post("/anything/nul%00here", headers=headers("path"))
+
+    assert first.status_code == 200
+    assert retry.headers["Idempotent-Replayed"] == "true"
+    [key] = stored_keys(app)
+    assert key.request_path == "/anything/nul%00here"
