@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from flask import Flask
+from sqlalchemy.engine import make_url
 
 from .admin import admin
 from .extensions import db, idempotency, migrate
@@ -30,6 +31,12 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     if test_config:
         app.config.update(test_config)
     os.makedirs(app.instance_path, exist_ok=True)
+    if make_url(app.config["SQLALCHEMY_DATABASE_URI"]).get_backend_name() in ("mysql", "mariadb"):
+        # READ COMMITTED, PostgreSQL's default: a completion stage reads what another committed
+        # while it waited for the cart, and reads take no gap locks that deadlock inserts
+        # into the orders and payments of other carts.
+        engine_options = app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", {})
+        engine_options.setdefault("isolation_level", "READ COMMITTED")
 
     db.init_app(app)
     migrate.init_app(app, db, directory=str(MIGRATIONS))

@@ -27,19 +27,16 @@ def guard(cart: Cart) -> None:
     db.session.refresh(cart)
 
 
-# These reads decide whether to write, so they lock (FOR UPDATE): under MariaDB's REPEATABLE
-# READ a plain SELECT would answer from the snapshot taken before the guard waited, and miss
-# what a racing completion committed meanwhile.
+# Read after guard(), these see what a racing completion committed: each statement reads the
+# latest committed rows at READ COMMITTED (create_app sets it for MariaDB).
 def existing_authorization(cart: Cart) -> PaymentAuthorization | None:
     return db.session.scalar(
-        select(PaymentAuthorization)
-        .where(PaymentAuthorization.cart_id == cart.id)
-        .with_for_update()
+        select(PaymentAuthorization).where(PaymentAuthorization.cart_id == cart.id)
     )
 
 
 def existing_order(cart: Cart) -> Order | None:
-    return db.session.scalar(select(Order).where(Order.cart_id == cart.id).with_for_update())
+    return db.session.scalar(select(Order).where(Order.cart_id == cart.id))
 
 
 def create_tax_lines(cart: Cart) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import random
 import time
 import uuid
 from collections.abc import Awaitable, Callable
@@ -53,6 +54,9 @@ KEY_ECHO_ENVIRON_KEY = "flask_idempotency.key_echo"
 # First pause between polls of a key in flight; it doubles up to the cap.
 _FIRST_POLL_DELAY = 0.05
 _MAX_POLL_DELAY = 0.5
+# Before the n-th rerun after a deadlock, wait up to this times 2**n seconds, at random, so
+# that the transactions that collided do not collide again in step.
+_RETRY_BACKOFF = 0.01
 
 
 @overload
@@ -177,8 +181,10 @@ def _claim(
             _rollback_quietly(service)
             if retries_left and is_retryable(error):
                 retries_left -= 1
+                _back_off(settings.database_retries - retries_left)
                 continue
             if is_unavailable(error):
+                _log_unavailable("claiming", client_key.value, error)
                 raise DatabaseUnavailable() from error
             raise
 
@@ -208,12 +214,14 @@ def _run_holding(
                 retries_left -= 1
                 service.session.rollback()
                 tracker.restart()
+                _back_off(settings.database_retries - retries_left)
     except LockLost:
         # Another request holds the key now: it is not ours to release.
         raise
     except BaseException as error:
         _release_quietly(service, key)
         if isinstance(error, SQLAlchemyError) and is_unavailable(error):
+            _log_unavailable("running", key.idempotency_key, error)
             raise DatabaseUnavailable() from error
         raise
     finally:
@@ -251,6 +259,20 @@ def _rollback_quietly(service: IdempotencyKeyService) -> None:
         service.session.rollback()
     except SQLAlchemyError:
         logger.debug("rollback failed", exc_info=True)
+
+
+def _back_off(attempt: int) -> None:
+    time.sleep(random.uniform(0, _RETRY_BACKOFF * 2**attempt))
+
+
+def _log_unavailable(doing: str, key: str, error: SQLAlchemyError) -> None:
+    # The client gets a 503 without details; whoever runs the server needs the cause.
+    logger.warning(
+        "database trouble while %s key %s; answering 503: %s",
+        doing,
+        _abbreviated(key),
+        error.orig if isinstance(error, DBAPIError) else error,
+    )
 
 
 def _abbreviated(key: str) -> str:

@@ -20,6 +20,10 @@ from .errors import MalformedRequestBody
 from .json_storage import is_storable
 
 _FORM_TYPES = frozenset({"multipart/form-data", "application/x-www-form-urlencoded"})
+# JSON nested deeper than this is refused. Parsing and encoding recurse once per level, so a
+# body nested nearly as deep as Python's recursion limit could parse here and then fail, as a
+# 500, where it is encoded for the digest or parsed again by the view, deeper in the stack.
+MAX_JSON_DEPTH = 512
 
 
 @dataclass(frozen=True)
@@ -85,9 +89,31 @@ def _describe_file(upload: Any) -> dict[str, Any]:
 def _parse_json(body: bytes) -> Any:
     if not body:
         return None
+    too_deep = f"The JSON body is nested too deeply (more than {MAX_JSON_DEPTH} levels)."
     try:
-        return json.loads(body)
+        document = json.loads(body)
     except RecursionError:
-        raise MalformedRequestBody("The JSON body is nested too deeply.") from None
+        raise MalformedRequestBody(too_deep) from None
     except ValueError as error:  # includes UnicodeDecodeError
         raise MalformedRequestBody(f"The JSON body is malformed: {error}") from None
+    if _nests_deeper_than(document, MAX_JSON_DEPTH):
+        raise MalformedRequestBody(too_deep)
+    return document
+
+
+def _nests_deeper_than(document: Any, limit: int) -> bool:
+    """Whether arrays and objects nest more than ``limit`` levels deep; level by level, since
+    recursing would hit the very limit this guards."""
+    level = [document] if isinstance(document, dict | list) else []
+    depth = 0
+    while level:
+        depth += 1
+        if depth > limit:
+            return True
+        level = [
+            child
+            for container in level
+            for child in (container.values() if isinstance(container, dict) else container)
+            if isinstance(child, dict | list)
+        ]
+    return False

@@ -39,6 +39,12 @@ def parse_key_header(values: list[str], *, header: str, max_length: int) -> Clie
     if raw.startswith('"'):
         key = ClientKey(_unquote(raw, header), quoted=True)
     else:
+        # A WSGI server hands over a header sent twice as one value, the two joined by a comma
+        # (RFC 9110, section 5.3), so a comma in a bare key is the header sent twice.
+        if "," in raw:
+            raise InvalidIdempotencyKey(
+                f"Send one {header} header, not several (a bare key cannot contain a comma)."
+            )
         key = ClientKey(raw, quoted=False)
     if not key.value:
         raise InvalidIdempotencyKey(f"The {header} header is empty.")

@@ -9,6 +9,7 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -20,9 +21,18 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
+@dataclass(frozen=True)
+class Server:
+    port: int
+    # The gunicorn master; its children are the workers.
+    process: subprocess.Popen[bytes]
+    log_path: Path
+
+
 @contextmanager
-def serve(app: str, log_directory: Path, workers: int = 4, **environment: str) -> Iterator[int]:
-    """Run ``gunicorn -w workers app`` on a free port until the block ends; yield the port."""
+def serve(app: str, log_directory: Path, workers: int = 4, **environment: str) -> Iterator[Server]:
+    """Run ``gunicorn -w workers app`` on a free port until the block ends."""
+
     port = free_port()
     log_path = log_directory / "gunicorn.log"
     command = [sys.executable, "-m", "gunicorn", "-w", str(workers), "-b", f"127.0.0.1:{port}", app]
@@ -44,7 +54,7 @@ def serve(app: str, log_directory: Path, workers: int = 4, **environment: str) -
                 if process.poll() is not None or time.monotonic() > deadline:
                     raise RuntimeError(f"gunicorn did not start: {log_path.read_text()}") from None
                 time.sleep(0.05)
-        yield port
+        yield Server(port, process, log_path)
     finally:
         process.terminate()
         process.wait(timeout=30)

@@ -42,8 +42,8 @@ def server(app: Flask, database_url: str, tmp_path: Path) -> Iterator[int]:
         tmp_path,
         LEDGER_DATABASE_URL=database_url,
         LEDGER_INSTANCE_PATH=str(tmp_path),
-    ) as port:
-        yield port
+    ) as served:
+        yield served.port
 
 
 def test_32_simultaneous_duplicates_across_worker_processes_run_once(

@@ -52,8 +52,8 @@ def storefront_server(app: Flask, database_url: str, tmp_path: Path) -> Iterator
         tmp_path,
         FLASK_SQLALCHEMY_DATABASE_URI=database_url,
         FLASK_STOREFRONT_FAULTS="true",
-    ) as port:
-        yield port
+    ) as served:
+        yield served.port
 
 
 def call(port: int, method: str, path: str, **headers: str) -> tuple[int, dict[str, str], bytes]:

@@ -1,0 +1,91 @@
+"""A worker SIGKILLed inside a stage: its lock holds until the lock timeout, then a retry
+resumes from the last recovery point, and nothing happens twice."""
+
+from __future__ import annotations
+
+import http.client
+import signal
+import time
+from collections.abc import Callable
+
+import psutil
+from flask import Flask
+
+from tests.reliability.conftest import Figures, ServeStorefront, add_figures, scaled
+from tests.reliability.shop_client import Reply, Shop, duplicated_effects, locks_left
+from tests.served import Server
+
+LOCK_TIMEOUT = 3
+
+
+def worker_serving(server: Server, client_port: int, deadline: float) -> psutil.Process:
+    """The gunicorn worker holding the connection that comes from ``client_port``."""
+    master = psutil.Process(server.process.pid)
+    while time.monotonic() < deadline:
+        for worker in master.children():
+            try:
+                connections = worker.net_connections(kind="tcp")
+            except psutil.NoSuchProcess:
+                continue
+            if any(c.raddr and c.raddr.port == client_port for c in connections):
+                return worker
+        time.sleep(0.01)
+    raise AssertionError("no worker took the request")
+
+
+def send_without_waiting(port: int, cart_id: str, key: str) -> http.client.HTTPConnection:
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    connection.request(
+        "POST",
+        f"/store/carts/{cart_id}/complete",
+        headers={"Idempotency-Key": key, "X-Storefront-Delay": "30"},
+    )
+    return connection
+
+
+def poll(attempt: Callable[[], Reply], until: Callable[[Reply], bool], seconds: float) -> Reply:
+    deadline = time.monotonic() + seconds
+    while True:
+        reply = attempt()
+        if until(reply) or time.monotonic() > deadline:
+            return reply
+        time.sleep(0.1)
+
+
+def crash_and_recover(server: Server, shop: Shop, cart_id: str, key: str) -> None:
+    # Held inside payment_authorized: tax lines committed, the payment not yet.
+    connection = send_without_waiting(server.port, cart_id, key)
+    client_port = connection.sock.getsockname()[1]  # type: ignore[union-attr]
+    worker = worker_serving(server, client_port, time.monotonic() + 10)
+    poll(
+        lambda: shop.call("GET", f"/admin/carts/{cart_id}/audit"),
+        lambda reply: reply.json()["tax_lines"] == 2,
+        10,
+    )
+    worker.send_signal(signal.SIGKILL)
+    worker.wait(timeout=10)
+    connection.close()
+
+    early = shop.complete(cart_id, key)
+    assert early.status == 409, early
+    resumed = poll(lambda: shop.complete(cart_id, key), lambda r: r.status != 409, 3 * LOCK_TIMEOUT)
+    assert resumed.status == 200 and not resumed.replayed, resumed
+    assert shop.complete(cart_id, key).body == resumed.body
+
+
+def test_a_worker_killed_inside_a_stage_is_recovered_after_the_lock_timeout(
+    storefront: Flask, serve_storefront: ServeStorefront, figures: Figures
+) -> None:
+    crashes = scaled(2, 10)
+    with serve_storefront(IDEMPOTENCY_LOCK_TIMEOUT=LOCK_TIMEOUT) as server:
+        shop = Shop(server.port)
+        cart_ids = [shop.new_cart(("prod_tshirt", 1), ("prod_mug", 1)) for _ in range(crashes)]
+        for number, cart_id in enumerate(cart_ids):
+            crash_and_recover(server, shop, cart_id, f"crash-{number}")
+
+    effects = duplicated_effects(storefront, cart_ids)
+    assert effects == 0
+    assert locks_left(storefront) == 0
+    add_figures(
+        figures, requests=crashes * 7, duplicated_effects=effects, killed_workers_recovered=crashes
+    )
