@@ -31,11 +31,14 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     if test_config:
         app.config.update(test_config)
     os.makedirs(app.instance_path, exist_ok=True)
+    engine_options = app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", {})
+    # A pooled connection the database dropped (a restart, a failover, a killed session) is
+    # replaced before use, rather than failing the next request with 503.
+    engine_options.setdefault("pool_pre_ping", True)
     if make_url(app.config["SQLALCHEMY_DATABASE_URI"]).get_backend_name() in ("mysql", "mariadb"):
         # READ COMMITTED, PostgreSQL's default: a completion stage reads what another committed
         # while it waited for the cart, and reads take no gap locks that deadlock inserts
         # into the orders and payments of other carts.
-        engine_options = app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", {})
         engine_options.setdefault("isolation_level", "READ COMMITTED")
 
     db.init_app(app)
