@@ -35,6 +35,9 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     # A pooled connection the database dropped (a restart, a failover, a killed session) is
     # replaced before use, rather than failing the next request with 503.
     engine_options.setdefault("pool_pre_ping", True)
+    # A logged database error shows its statement but not its parameters, which may hold
+    # idempotency keys and customers' data.
+    engine_options.setdefault("hide_parameters", True)
     if make_url(app.config["SQLALCHEMY_DATABASE_URI"]).get_backend_name() in ("mysql", "mariadb"):
         # READ COMMITTED, PostgreSQL's default: a completion stage reads what another committed
         # while it waited for the cart, and reads take no gap locks that deadlock inserts

@@ -16,6 +16,11 @@ from .problems import problem
 
 store = Blueprint("store", __name__, url_prefix="/store")
 
+# The most of one product a cart holds. Quantities and amounts (in cents) are 32-bit integer
+# columns: without a bound, a huge quantity, or one product added again and again, would
+# overflow them and the database would refuse the write, a 500.
+MAX_QUANTITY = 10_000
+
 
 def find_cart(cart_id: str) -> Cart | Response:
     cart = db.session.get(Cart, cart_id) if is_identifier(cart_id) else None
@@ -62,6 +67,8 @@ def add_line_item(cart_id: str) -> Any:
     if cart.completed_at is not None:
         return problem(409, "This cart is completed; start a new cart.")
     item = next((item for item in cart.items if item.product_id == product.id), None)
+    if quantity + (0 if item is None else item.quantity) > MAX_QUANTITY:
+        return problem(400, f"A cart holds at most {MAX_QUANTITY} of each product.")
     if item is None:
         cart.items.append(
             LineItem(

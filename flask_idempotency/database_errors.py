@@ -26,9 +26,35 @@ def is_retryable(error: BaseException) -> bool:
 
 
 def is_unavailable(error: BaseException) -> bool:
-    """The database could not be reached or dropped the connection: answer 503, not 500."""
+    """The database could not be reached, dropped the connection, is out of resources, or kept
+    failing with serialization failures or deadlocks: answer 503, which the client may retry.
+    Any other database error is a bug to see as a 500."""
     if isinstance(error, exc.TimeoutError):  # no pooled connection became free in time
         return True
-    if isinstance(error, exc.DBAPIError) and error.connection_invalidated:
+    if not isinstance(error, exc.DBAPIError):
+        return False
+    if error.connection_invalidated or isinstance(error, exc.InterfaceError) or is_retryable(error):
         return True
-    return isinstance(error, exc.OperationalError | exc.InterfaceError)
+    if not isinstance(error, exc.OperationalError):
+        return False
+    original = error.orig
+    sqlstate = getattr(original, "sqlstate", _NOT_POSTGRESQL)
+    if sqlstate is None:  # psycopg raises errors without a SQLSTATE when it cannot connect
+        return True
+    if isinstance(sqlstate, str):
+        return sqlstate.startswith(_UNAVAILABLE_SQLSTATE_CLASSES)
+    arguments = getattr(original, "args", ())
+    if arguments and isinstance(arguments[0], int):
+        return arguments[0] in _UNAVAILABLE_MYSQL_ERRORS
+    # sqlite3 errors carry no code, only their message.
+    return any(message in str(original) for message in _UNAVAILABLE_SQLITE_MESSAGES)
+
+
+_NOT_POSTGRESQL = object()
+# PostgreSQL SQLSTATE classes: connection exception, insufficient resources, operator
+# intervention (shutdown, crash, "cannot connect now").
+_UNAVAILABLE_SQLSTATE_CLASSES = ("08", "53", "57P")
+# MySQL/MariaDB: too many connections, server shutdown, lock wait timeout, and the client's
+# cannot connect, server gone away, lost connection, server lost.
+_UNAVAILABLE_MYSQL_ERRORS = frozenset({1040, 1053, 1205, 2002, 2003, 2006, 2013, 2055})
+_UNAVAILABLE_SQLITE_MESSAGES = ("unable to open database", "disk I/O error", "database is locked")

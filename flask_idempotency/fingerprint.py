@@ -45,6 +45,9 @@ class RequestFingerprint:
 def fingerprint_request(request: Request) -> RequestFingerprint:
     params: dict[str, Any] = {"query": _sorted_multidict(request.args.lists())}
     if request.mimetype in _FORM_TYPES:
+        # werkzeug names a multipart part without a name None: no fingerprint can hold it.
+        if None in request.form or None in request.files:
+            raise MalformedRequestBody("Every part of the multipart body needs a name.")
         params["form"] = _sorted_multidict(request.form.lists())
         if request.files:
             params["files"] = {

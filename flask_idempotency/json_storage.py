@@ -2,12 +2,14 @@
 
 PostgreSQL's JSONB refuses the NUL character, MariaDB's JSON check refuses documents nested 32
 levels deep or more, and no database takes text that is not valid UTF-8 (JSON allows lone
-surrogates). A document outside those bounds is not stored as a document; what is stored
-instead is said where this is used.
+surrogates) or the NaN and Infinity that Python's json reads and writes (JSON has no such
+numbers). A document outside those bounds is not stored as a document; what is stored instead
+is said where this is used.
 """
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 # MariaDB's JSON_VALID() refuses nesting of 32 levels and more.
@@ -21,6 +23,8 @@ def is_storable(document: Any) -> bool:
 def _storable(value: Any, depth: int) -> bool:
     if isinstance(value, str):
         return _storable_text(value)
+    if isinstance(value, float):
+        return math.isfinite(value)
     if isinstance(value, dict | list):
         if depth > MAX_DEPTH:
             return False

@@ -25,7 +25,7 @@ def request(port: int, key: str, body: dict[str, int]) -> tuple[int, dict[str, s
     try:
         connection.request(
             "POST",
-            "/charges?delay=0.3",
+            "/charges?delay=1.5",
             body=json.dumps(body),
             headers={"Content-Type": "application/json", "Idempotency-Key": key},
         )
