@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
@@ -82,6 +82,25 @@ def storefront(database_url: str) -> Iterator[Flask]:
         db.drop_all()
         for engine in db.engines.values():
             engine.dispose()
+
+
+@contextmanager
+def another_storefront(
+    database_url: str, prepare: Callable[[Flask], None] | None = None, **config: Any
+) -> Iterator[Flask]:
+    """Another storefront app with ``config`` on the database the ``storefront`` fixture made
+    (tables created and seeded there); ``prepare`` may add routes before its first request.
+    Its connections are closed at the end."""
+    app = build_storefront(database_url, **config)
+    if prepare is not None:
+        prepare(app)
+    try:
+        yield app
+    finally:
+        with app.app_context():
+            db.session.remove()
+            for engine in db.engines.values():
+                engine.dispose()
 
 
 ServeStorefront = Callable[..., AbstractContextManager[Server]]

@@ -13,7 +13,6 @@ import json
 import math
 import sys
 from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,9 +26,15 @@ from werkzeug.test import TestResponse
 
 from example_app.extensions import db, idempotency
 from example_app.store import MAX_QUANTITY
-from tests.reliability.conftest import Figures, ServeStorefront, add_figures, scaled
+from tests.reliability.conftest import (
+    Figures,
+    ServeStorefront,
+    add_figures,
+    another_storefront,
+    scaled,
+)
 from tests.reliability.shop_client import stored_key_count
-from tests.storefront.conftest import build_storefront, new_cart
+from tests.storefront.conftest import new_cart
 
 HEADER = "Idempotency-Key"
 PROBLEM_JSON = "application/problem+json"
@@ -496,20 +501,6 @@ def test_json_nested_about_as_deep_as_the_recursion_limit_is_a_400_not_a_500(
 # --- Bodies over the size limit ----------------------------------------------------------------
 
 
-@contextmanager
-def second_storefront(database_url: str, **config: Any) -> Iterator[Flask]:
-    """Another storefront app with ``config``, on the database the ``storefront`` fixture
-    made (tables created and seeded there); its connections are closed at the end."""
-    app = build_storefront(database_url, **config)
-    try:
-        yield app
-    finally:
-        with app.app_context():
-            db.session.remove()
-            for engine in db.engines.values():
-                engine.dispose()
-
-
 def stored_keys_named(app: Flask, key: str) -> int:
     with app.app_context():
         model = idempotency.model
@@ -577,7 +568,7 @@ def test_a_smaller_configured_limit_is_a_413_and_stores_no_key(
     prober: Prober, carts: Carts, database_url: str
 ) -> None:
     limit = 2000
-    with second_storefront(database_url, IDEMPOTENCY_MAX_BODY_SIZE=limit) as app:
+    with another_storefront(database_url, IDEMPOTENCY_MAX_BODY_SIZE=limit) as app:
         small = Prober(app, app.test_client())
 
         assert_too_large(small, carts.filled, padded_line_item(limit + 1), "over-2000", limit)

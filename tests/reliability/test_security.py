@@ -8,9 +8,8 @@ import logging
 import threading
 import time
 import uuid
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
@@ -20,9 +19,8 @@ from sqlalchemy import func, select
 
 from example_app.extensions import db, idempotency
 from flask_idempotency import idempotent
-from tests.reliability.conftest import Figures, ServeStorefront, add_figures
+from tests.reliability.conftest import Figures, ServeStorefront, add_figures, another_storefront
 from tests.reliability.shop_client import Reply, Shop
-from tests.storefront.conftest import build_storefront
 
 HEADER = "Idempotency-Key"
 FAULT = "X-Storefront-Fault"
@@ -258,28 +256,21 @@ def test_no_authorization_or_cookie_value_is_stored(
 # --- Set-Cookie is not stored -------------------------------------------------------------------
 
 
-@contextmanager
-def storefront_with_a_cookie_route(database_url: str, cookie: str) -> Iterator[Flask]:
+def storefront_with_a_cookie_route(database_url: str, cookie: str) -> AbstractContextManager[Flask]:
     """Another storefront app on the ``storefront`` fixture's database, with an idempotent
     route that sets a session cookie and a Location."""
-    app = build_storefront(database_url)
 
-    @app.post("/store/sessions")
-    @idempotent
-    def open_session() -> Response:
-        response = jsonify(session_id=uuid.uuid4().hex)
-        response.status_code = 201
-        response.headers["Location"] = "/store/sessions/current"
-        response.set_cookie("session", cookie, httponly=True)
-        return response
+    def add_cookie_route(app: Flask) -> None:
+        @app.post("/store/sessions")
+        @idempotent
+        def open_session() -> Response:
+            response = jsonify(session_id=uuid.uuid4().hex)
+            response.status_code = 201
+            response.headers["Location"] = "/store/sessions/current"
+            response.set_cookie("session", cookie, httponly=True)
+            return response
 
-    try:
-        yield app
-    finally:
-        with app.app_context():
-            db.session.remove()
-            for engine in db.engines.values():
-                engine.dispose()
+    return another_storefront(database_url, prepare=add_cookie_route)
 
 
 def test_set_cookie_is_neither_stored_nor_replayed(
