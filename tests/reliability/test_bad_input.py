@@ -53,8 +53,9 @@ hypothesis_settings = settings(
 
 
 def as_header_value(text: str) -> str:
-    """What a server hands the app for a header sent as UTF-8: its bytes, read as latin-1."""
-    return text.encode("utf-8").decode("latin-1")
+    """What a server hands the app for a header sent as UTF-8: its bytes, read as latin-1.
+    A lone surrogate goes as the bytes UTF-8 would give it, as a careless client might."""
+    return text.encode("utf-8", "surrogatepass").decode("latin-1")
 
 
 # --- Keys --------------------------------------------------------------------------------------
