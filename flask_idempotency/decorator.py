@@ -45,7 +45,6 @@ from .write_guard import TRACKER_ENVIRON_KEY
 
 P = ParamSpec("P")
 ViewReturn = ResponseReturnValue | Awaitable[ResponseReturnValue]
-IdempotentView = Callable[P, Response]
 
 logger = logging.getLogger("flask_idempotency")
 

@@ -20,6 +20,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from flask import has_request_context, request
+from sqlalchemy.orm import Session
 
 from .errors import StageError
 from .model import FINISHED, STARTED, IdempotencyKey
@@ -71,7 +72,7 @@ class StageTracker:
             raise StageError(f"stage {name!r} entered after stages that followed it")
         else:
             pending = True
-        if pending and self.unstaged_writes:
+        if pending and (self.unstaged_writes or has_unflushed_changes(self.service.session)):
             raise StageError(
                 f"database writes made before stage {name!r} outside any stage would commit "
                 "with it and be repeated by a retry; move them into a stage"
@@ -97,6 +98,10 @@ class StageTracker:
             self.unstaged_writes = False
 
 
+def has_unflushed_changes(session: Session) -> bool:
+    return bool(session.new or session.dirty or session.deleted)
+
+
 def current_tracker() -> StageTracker:
     tracker: StageTracker | None = (
         request.environ.get(TRACKER_ENVIRON_KEY) if has_request_context() else None
@@ -112,15 +117,9 @@ def stage(name: str) -> Iterator[Stage]:
     tracker = current_tracker()
     session = tracker.service.session
     step = tracker.enter(name)
-    if step.pending and (session.new or session.dirty or session.deleted):
-        tracker.active = None
-        raise StageError(
-            f"unflushed changes made before stage {name!r} outside any stage would commit "
-            "with it and be repeated by a retry; move them into a stage"
-        )
     try:
         yield step
-        if not step.pending and (session.new or session.dirty or session.deleted):
+        if not step.pending and has_unflushed_changes(session):
             raise StageError(
                 f"stage {name!r} already completed in an earlier attempt and must not change "
                 "anything again; check `.pending` before doing its work"
