@@ -22,9 +22,9 @@ from .models import Cart, Order, PaymentAuthorization, TaxLine, tax_for, utcnow
 
 
 def guard(cart: Cart) -> None:
-    """Hold the cart until this stage commits; then see what others committed before us."""
+    """Hold the cart until this stage commits; the reads after it see what others committed
+    before us."""
     db.session.execute(update(Cart).where(Cart.id == cart.id).values(version=Cart.version + 1))
-    db.session.refresh(cart)
 
 
 # Read after guard(), these see what a racing completion committed: each statement reads the

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, Response, request
+from flask import Blueprint, abort, request
 from sqlalchemy import select
 
 from flask_idempotency import idempotent
@@ -22,9 +22,11 @@ store = Blueprint("store", __name__, url_prefix="/store")
 MAX_QUANTITY = 10_000
 
 
-def find_cart(cart_id: str) -> Cart | Response:
+def cart_or_404(cart_id: str) -> Cart:
     cart = db.session.get(Cart, cart_id) if is_identifier(cart_id) else None
-    return cart if cart is not None else problem(404, f"No cart {cart_id!r}.")
+    if cart is None:
+        abort(problem(404, f"No cart {cart_id!r}."))
+    return cart
 
 
 @store.get("/products")
@@ -44,16 +46,13 @@ def create_cart() -> Any:
 
 @store.get("/carts/<cart_id>")
 def get_cart(cart_id: str) -> Any:
-    cart = find_cart(cart_id)
-    return cart if isinstance(cart, Response) else {"cart": cart.to_dict()}
+    return {"cart": cart_or_404(cart_id).to_dict()}
 
 
 @store.post("/carts/<cart_id>/line-items")
 @idempotent
 def add_line_item(cart_id: str) -> Any:
-    cart = find_cart(cart_id)
-    if isinstance(cart, Response):
-        return cart
+    cart = cart_or_404(cart_id)
     payload = request.get_json(silent=True)
     if not isinstance(payload, dict):
         return problem(400, 'Send a JSON object: {"product_id": ..., "quantity": ...}.')
@@ -87,9 +86,7 @@ def add_line_item(cart_id: str) -> Any:
 @store.post("/carts/<cart_id>/complete")
 @idempotent
 def complete_cart(cart_id: str) -> Any:
-    cart = find_cart(cart_id)
-    if isinstance(cart, Response):
-        return cart
+    cart = cart_or_404(cart_id)
     # A cart completed before, under any key, answers with its order: never a second one.
     order = completion.existing_order(cart)
     if order is not None:
