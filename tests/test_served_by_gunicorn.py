@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import http.client
-import json
 import threading
 from collections import Counter
 from collections.abc import Iterator
@@ -14,25 +12,13 @@ import pytest
 from flask import Flask
 
 from tests.helpers import charges, stored_keys
-from tests.served import serve
+from tests.served import Reply, call, serve
 
 pytestmark = pytest.mark.concurrency
-ROOT = Path(__file__).resolve().parent.parent
 
 
-def request(port: int, key: str, body: dict[str, int]) -> tuple[int, dict[str, str], bytes]:
-    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-    try:
-        connection.request(
-            "POST",
-            "/charges?delay=1.5",
-            body=json.dumps(body),
-            headers={"Content-Type": "application/json", "Idempotency-Key": key},
-        )
-        response = connection.getresponse()
-        return response.status, dict(response.getheaders()), response.read()
-    finally:
-        connection.close()
+def request(port: int, key: str, body: dict[str, int]) -> Reply:
+    return call(port, "POST", "/charges?delay=1.5", body, {"Idempotency-Key": key})
 
 
 @pytest.fixture
@@ -52,29 +38,26 @@ def test_32_simultaneous_duplicates_across_worker_processes_run_once(
     duplicates = 32
     start = threading.Barrier(duplicates)
 
-    def attempt(_: int) -> tuple[int, dict[str, str], bytes]:
+    def attempt(_: int) -> Reply:
         start.wait(timeout=10)
         return request(server, "across-processes", {"amount": 50})
 
     with ThreadPoolExecutor(duplicates) as pool:
         results = list(pool.map(attempt, range(duplicates)))
 
-    outcomes = Counter(
-        "replayed" if headers.get("Idempotent-Replayed") else status
-        for status, headers, _ in results
-    )
+    outcomes = Counter("replayed" if reply.replayed else reply.status for reply in results)
     assert outcomes[201] == 1, outcomes
     assert set(outcomes) <= {201, 409, "replayed"}, outcomes
     assert outcomes[409] >= 1, outcomes  # the duplicates really overlapped the first
     assert charges(app) == 1
 
-    original = next(
-        body
-        for status, headers, body in results
-        if status == 201 and "Idempotent-Replayed" not in headers
-    )
+    original = next(reply.body for reply in results if reply.status == 201 and not reply.replayed)
     for _ in range(4):
-        status, headers, body = request(server, "across-processes", {"amount": 50})
-        assert (status, headers["Idempotent-Replayed"], body) == (201, "true", original)
+        reply = request(server, "across-processes", {"amount": 50})
+        assert (reply.status, reply.headers["Idempotent-Replayed"], reply.body) == (
+            201,
+            "true",
+            original,
+        )
     [key] = stored_keys(app)
     assert key.locked_at is None

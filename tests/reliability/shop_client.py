@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import http.client
-import json
-from dataclasses import dataclass
 from typing import Any
 
 from flask import Flask
@@ -12,20 +9,7 @@ from sqlalchemy import func, select
 
 from example_app.extensions import db, idempotency
 from example_app.models import LineItem, Order, PaymentAuthorization, TaxLine
-
-
-@dataclass(frozen=True)
-class Reply:
-    status: int
-    headers: dict[str, str]
-    body: bytes
-
-    @property
-    def replayed(self) -> bool:
-        return self.headers.get("Idempotent-Replayed") == "true"
-
-    def json(self) -> Any:
-        return json.loads(self.body)
+from tests.served import Reply, call
 
 
 class Shop:
@@ -35,18 +19,7 @@ class Shop:
     def call(
         self, method: str, path: str, body: Any = None, headers: dict[str, str] | None = None
     ) -> Reply:
-        connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=60)
-        try:
-            sent = dict(headers or {})
-            payload = None
-            if body is not None:
-                payload = json.dumps(body)
-                sent["Content-Type"] = "application/json"
-            connection.request(method, path, body=payload, headers=sent)
-            response = connection.getresponse()
-            return Reply(response.status, dict(response.getheaders()), response.read())
-        finally:
-            connection.close()
+        return call(self.port, method, path, body, headers)
 
     def new_cart(self, *items: tuple[str, int]) -> str:
         cart_id: str = self.call("POST", "/store/carts").json()["cart"]["id"]
