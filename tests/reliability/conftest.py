@@ -15,9 +15,8 @@ import pytest
 from flask import Flask
 
 from example_app.extensions import db
-from example_app.seed import seed_products
 from tests.served import Server, serve
-from tests.storefront.conftest import build_storefront
+from tests.storefront.conftest import build_storefront, seeded_storefront
 
 LONG = os.environ.get("RELIABILITY_LONG") == "1"
 
@@ -69,19 +68,8 @@ def figures() -> Figures:
 @pytest.fixture
 def storefront(database_url: str) -> Iterator[Flask]:
     """The storefront's tables on this test's database, seeded; the app for direct checks."""
-    app = build_storefront(database_url)
-    with app.app_context():
-        db.create_all()
-        seed_products()
-        db.session.remove()
-    yield app
-    with app.app_context():
-        db.session.remove()
-        for engine in db.engines.values():
-            engine.dispose()
-        db.drop_all()
-        for engine in db.engines.values():
-            engine.dispose()
+    with seeded_storefront(database_url) as app:
+        yield app
 
 
 @contextmanager

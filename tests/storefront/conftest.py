@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pytest
@@ -27,18 +28,31 @@ def build_storefront(database_url: str, **config: Any) -> Flask:
     )
 
 
-@pytest.fixture
-def app(database_url: str) -> Iterator[Flask]:
-    storefront = build_storefront(database_url)
+@contextmanager
+def seeded_storefront(database_url: str, **config: Any) -> Iterator[Flask]:
+    """The storefront with its tables created and seeded; dropped again at the end."""
+    storefront = build_storefront(database_url, **config)
     with storefront.app_context():
         db.create_all()
         seed_products()
-    yield storefront
-    with storefront.app_context():
         db.session.remove()
-        db.drop_all()
-        for engine in db.engines.values():
-            engine.dispose()
+    try:
+        yield storefront
+    finally:
+        with storefront.app_context():
+            db.session.remove()
+            # Pooled connections may have been killed by a test; drop on fresh ones.
+            for engine in db.engines.values():
+                engine.dispose()
+            db.drop_all()
+            for engine in db.engines.values():
+                engine.dispose()
+
+
+@pytest.fixture
+def app(database_url: str) -> Iterator[Flask]:
+    with seeded_storefront(database_url) as storefront:
+        yield storefront
 
 
 def new_cart(client: FlaskClient, *items: tuple[str, int]) -> str:

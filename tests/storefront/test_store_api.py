@@ -7,7 +7,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from tests.helpers import headers
-from tests.storefront.conftest import audit, build_storefront, new_cart
+from tests.storefront.conftest import audit, new_cart, seeded_storefront
 
 
 def test_products_are_listed(client: FlaskClient) -> None:
@@ -164,14 +164,7 @@ def test_a_fault_in_a_stage_then_a_retry_completes_once(client: FlaskClient, sta
 
 
 def test_fault_headers_do_nothing_unless_faults_are_enabled(database_url: str) -> None:
-    from example_app.extensions import db
-    from example_app.seed import seed_products
-
-    app = build_storefront(database_url, STOREFRONT_FAULTS=False)
-    with app.app_context():
-        db.create_all()
-        seed_products()
-    try:
+    with seeded_storefront(database_url, STOREFRONT_FAULTS=False) as app:
         client = app.test_client()
         cart_id = new_cart(client, ("prod_mug", 1))
         response = client.post(
@@ -180,12 +173,6 @@ def test_fault_headers_do_nothing_unless_faults_are_enabled(database_url: str) -
         )
         assert response.status_code == 200
         assert audit(client, cart_id)["orders"] == 1
-    finally:
-        with app.app_context():
-            db.session.remove()
-            db.drop_all()
-            for engine in db.engines.values():
-                engine.dispose()
 
 
 def test_an_unknown_path_is_a_problem_too(client: FlaskClient) -> None:
