@@ -26,6 +26,8 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.config.from_mapping(
         SQLALCHEMY_DATABASE_URI=f"sqlite:///{Path(app.instance_path) / 'storefront.sqlite'}",
         STOREFRONT_FAULTS=False,
+        # Shoppers are told apart by their Authorization header (see the README's Scope).
+        IDEMPOTENCY_SCOPE="authorization",
     )
     app.config.from_prefixed_env()
     if test_config:

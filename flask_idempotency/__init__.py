@@ -2,6 +2,7 @@
 
 from .decorator import idempotent
 from .errors import (
+    ConfigurationError,
     DatabaseUnavailable,
     IdempotencyError,
     IdempotencyKeyMismatch,
@@ -21,6 +22,7 @@ from .service import FinalResponse, IdempotencyKeyService, RecoveryPoint
 from .stage import Stage, stage
 
 __all__ = [
+    "ConfigurationError",
     "DatabaseUnavailable",
     "FinalResponse",
     "Idempotency",

@@ -25,10 +25,21 @@ DEFAULTS: Mapping[str, Any] = {
     "IDEMPOTENCY_REQUIRED": False,
     # Seconds a duplicate waits for the request in flight before answering 409.
     "IDEMPOTENCY_WAIT": 0,
-    # Callable returning the client's namespace for keys; None means a digest of Authorization.
+    # Who the caller is: a callable returning the caller's id, or "flask_login",
+    # "authorization" or "global". No default: init_app refuses to guess (see scope.py).
     "IDEMPOTENCY_SCOPE": None,
     # Response headers stored and replayed besides Content-Type.
-    "IDEMPOTENCY_STORED_HEADERS": ("Location",),
+    "IDEMPOTENCY_STORED_HEADERS": (
+        "Content-Encoding",
+        "Content-Language",
+        "Content-Disposition",
+        "Location",
+        "Link",
+        "ETag",
+        "Last-Modified",
+        "Cache-Control",
+        "Vary",
+    ),
     # Name of the table that holds the keys.
     "IDEMPOTENCY_TABLE_NAME": "idempotency_key",
     # How often a serialization failure or deadlock is retried before giving up with 503.
@@ -36,6 +47,27 @@ DEFAULTS: Mapping[str, Any] = {
     # Largest request body, in bytes, an idempotent view accepts (413 above it); the body is
     # read whole to fingerprint it. None leaves only Flask's MAX_CONTENT_LENGTH.
     "IDEMPOTENCY_MAX_BODY_SIZE": 1024 * 1024,
+    # Largest response body, in bytes, kept for replay. A larger response is still sent and its
+    # work committed; a retry learns that the operation completed, not its body.
+    "IDEMPOTENCY_MAX_RESPONSE_SIZE": 1024 * 1024,
+    # Request fields whose values are stored redacted in request_params (the fingerprint still
+    # covers them). Matched case-insensitively, ignoring "_", "-" and spaces, as a part of the
+    # field name, at any depth.
+    "IDEMPOTENCY_REDACTED_FIELDS": (
+        "password",
+        "secret",
+        "token",
+        "card_number",
+        "cvc",
+        "cvv",
+        "authorization",
+        "api_key",
+    ),
+    # Whether request_params keeps the request's params at all; False keeps only the fingerprint.
+    "IDEMPOTENCY_STORE_PARAMS": True,
+    # Problem types are this base followed by the problem's name, e.g. "...#request-in-flight";
+    # 400, 409 and 422 answers link to it as their documentation.
+    "IDEMPOTENCY_PROBLEM_BASE_URL": "https://flask-idempotency.readthedocs.io/en/latest/problems.html#",
     # Rows deleted per transaction by `flask idempotency purge`.
     "IDEMPOTENCY_PURGE_BATCH_SIZE": 1000,
 }
@@ -53,21 +85,21 @@ class Settings:
     max_key_length: int
     required: bool
     wait: float
-    scope: ScopeFunction | None
+    scope: ScopeFunction
     stored_headers: tuple[str, ...]
     table_name: str
     database_retries: int
     max_body_size: int | None
+    max_response_size: int
+    redacted_fields: tuple[str, ...]
+    store_params: bool
+    problem_base_url: str
     purge_batch_size: int
 
     @classmethod
-    def from_config(cls, config: Mapping[str, Any]) -> Settings:
-        stored_headers = config["IDEMPOTENCY_STORED_HEADERS"]
-        if isinstance(stored_headers, str) or not isinstance(stored_headers, Sequence):
-            raise TypeError("IDEMPOTENCY_STORED_HEADERS must be a list of header names")
-        scope = config["IDEMPOTENCY_SCOPE"]
-        if scope is not None and not callable(scope):
-            raise TypeError("IDEMPOTENCY_SCOPE must be a callable or None")
+    def from_config(cls, config: Mapping[str, Any], *, scope: ScopeFunction) -> Settings:
+        """``scope`` is the resolved IDEMPOTENCY_SCOPE (see scope.py, which knows its names)."""
+        stored_headers = _names(config, "IDEMPOTENCY_STORED_HEADERS")
         return cls(
             header=_string(config, "IDEMPOTENCY_HEADER"),
             lock_timeout=_seconds(config, "IDEMPOTENCY_LOCK_TIMEOUT", positive=True),
@@ -86,8 +118,23 @@ class Settings:
                 if config["IDEMPOTENCY_MAX_BODY_SIZE"] is None
                 else _count(config, "IDEMPOTENCY_MAX_BODY_SIZE", minimum=1)
             ),
+            max_response_size=_count(config, "IDEMPOTENCY_MAX_RESPONSE_SIZE", minimum=0),
+            redacted_fields=_names(config, "IDEMPOTENCY_REDACTED_FIELDS"),
+            store_params=_flag(config, "IDEMPOTENCY_STORE_PARAMS"),
+            problem_base_url=_string(config, "IDEMPOTENCY_PROBLEM_BASE_URL"),
             purge_batch_size=_count(config, "IDEMPOTENCY_PURGE_BATCH_SIZE", minimum=1),
         )
+
+
+def _names(config: Mapping[str, Any], name: str) -> tuple[str, ...]:
+    value = config[name]
+    if (
+        isinstance(value, str)
+        or not isinstance(value, Sequence)
+        or not all(isinstance(item, str) for item in value)
+    ):
+        raise TypeError(f"{name} must be a list of names, not {value!r}")
+    return tuple(value)
 
 
 def _string(config: Mapping[str, Any], name: str) -> str:

@@ -23,7 +23,7 @@ from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 from werkzeug.http import parse_set_header
 
-from .config import Settings
+from .config import ScopeFunction, Settings
 from .database_errors import is_retryable, is_unavailable
 from .errors import (
     DatabaseUnavailable,
@@ -36,7 +36,7 @@ from .errors import (
 from .fingerprint import RequestFingerprint, fingerprint_request
 from .key_header import ClientKey, parse_key_header
 from .model import IdempotencyKey
-from .scope import current_scope
+from .scope import current_scope, resolve_scope
 from .service import IdempotencyKeyService
 from .stage import StageTracker
 from .state import get_state
@@ -48,6 +48,8 @@ ViewReturn = ResponseReturnValue | Awaitable[ResponseReturnValue]
 
 logger = logging.getLogger("flask_idempotency")
 
+# Idempotent by definition (RFC 9110, section 9.2.2): never claimed, never stored.
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 # The header value echoed on this request's response, kept with the request.
 KEY_ECHO_ENVIRON_KEY = "flask_idempotency.key_echo"
 # First pause between polls of a key in flight; it doubles up to the cap.
@@ -64,7 +66,10 @@ def idempotent(view: Callable[P, ViewReturn], /) -> Callable[P, Response]: ...
 
 @overload
 def idempotent(
-    *, required: bool | None = None, wait: float | None = None
+    *,
+    required: bool | None = None,
+    wait: float | None = None,
+    scope: ScopeFunction | str | None = None,
 ) -> Callable[[Callable[P, ViewReturn]], Callable[P, Response]]: ...
 
 
@@ -74,17 +79,23 @@ def idempotent(
     *,
     required: bool | None = None,
     wait: float | None = None,
+    scope: ScopeFunction | str | None = None,
 ) -> Callable[P, Response] | Callable[[Callable[P, ViewReturn]], Callable[P, Response]]:
     """Make a view safe to retry under an ``Idempotency-Key``.
 
-    ``required`` overrides ``IDEMPOTENCY_REQUIRED`` and ``wait`` (seconds) overrides
-    ``IDEMPOTENCY_WAIT`` for this view. Sync and async views are supported.
+    ``required`` overrides ``IDEMPOTENCY_REQUIRED``, ``wait`` (seconds) ``IDEMPOTENCY_WAIT``
+    and ``scope`` (a callable or a scope name) ``IDEMPOTENCY_SCOPE`` for this view. Sync and
+    async views are supported. GET, HEAD and OPTIONS requests pass through untouched: they are
+    idempotent by definition, and nothing is stored for them.
     """
+    view_scope = None if scope is None else resolve_scope(scope, where="@idempotent(scope=...)")
 
     def decorate(view: Callable[P, ViewReturn]) -> Callable[P, Response]:
         @functools.wraps(view)
         def idempotent_view(*args: P.args, **kwargs: P.kwargs) -> Response:
-            return _handle(view, args, kwargs, required=required, wait=wait)
+            if request.method in SAFE_METHODS:
+                return current_app.make_response(current_app.ensure_sync(view)(*args, **kwargs))
+            return _handle(view, args, kwargs, required=required, wait=wait, scope=view_scope)
 
         return idempotent_view
 
@@ -112,6 +123,7 @@ def _handle(
     *,
     required: bool | None,
     wait: float | None,
+    scope: ScopeFunction | None,
 ) -> Response:
     state = get_state()
     settings = state.settings
@@ -125,9 +137,9 @@ def _handle(
             raise IdempotencyKeyRequired(f"This endpoint requires an {settings.header} header.")
         client_key = ClientKey(str(uuid.uuid4()), quoted=False)
     fingerprint = _fingerprint(settings)
-    scope = current_scope(settings.scope)
+    caller_scope = current_scope(scope or settings.scope)
     request.environ[KEY_ECHO_ENVIRON_KEY] = client_key.header_value()
-    key = _claim(state.service, settings, client_key, fingerprint, scope, wait)
+    key = _claim(state.service, settings, client_key, fingerprint, caller_scope, wait)
     if key.is_finished:
         logger.debug("replaying key %s", _abbreviated(client_key.value))
         return replay(key)

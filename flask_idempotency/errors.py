@@ -114,3 +114,8 @@ class ResponseNotStorable(IdempotencyError, InternalServerError):
 class StageError(RuntimeError):
     """A programming error in the use of ``stage()``: out of order, repeated, or writing
     inside a stage that already completed. It is never retried and never stored."""
+
+
+class ConfigurationError(ValueError):
+    """The extension was set up in a way it cannot work with; raised by ``init_app`` (and by
+    ``@idempotent`` for its own options), never in answer to a request."""

@@ -7,9 +7,10 @@ from flask_sqlalchemy import SQLAlchemy
 
 from . import write_guard
 from .cli import idempotency_cli
-from .config import DEFAULTS, Settings
+from .config import DEFAULTS, ScopeFunction, Settings
 from .decorator import echo_key_header
 from .model import IdempotencyKey, define_model
+from .scope import resolve_scope
 from .service import IdempotencyKeyService
 from .state import EXTENSION_NAME, IdempotencyState, get_state
 
@@ -19,11 +20,19 @@ class Idempotency:
 
     ``db`` is the app's Flask-SQLAlchemy object; when omitted, the one registered on the app
     is used. The ``IdempotencyKey`` model is defined on it, so migrations see the table.
-    Settings are read once, in ``init_app``.
+    ``scope`` (who the caller is) takes precedence over ``IDEMPOTENCY_SCOPE``; one of the two
+    must be set. Settings are read once, in ``init_app``.
     """
 
-    def __init__(self, app: Flask | None = None, db: SQLAlchemy | None = None) -> None:
+    def __init__(
+        self,
+        app: Flask | None = None,
+        db: SQLAlchemy | None = None,
+        *,
+        scope: ScopeFunction | str | None = None,
+    ) -> None:
         self.db = db
+        self.scope = scope
         if app is not None:
             self.init_app(app)
 
@@ -32,7 +41,10 @@ class Idempotency:
             raise RuntimeError("flask-idempotency is already initialised on this app")
         for name, value in DEFAULTS.items():
             app.config.setdefault(name, value)
-        settings = Settings.from_config(app.config)
+        scope = resolve_scope(
+            self.scope if self.scope is not None else app.config["IDEMPOTENCY_SCOPE"]
+        )
+        settings = Settings.from_config(app.config, scope=scope)
         db = self.db or app.extensions.get("sqlalchemy")
         if not isinstance(db, SQLAlchemy):
             raise RuntimeError(

@@ -59,6 +59,7 @@ def create_app(database_url: str, instance_path: Path, **config: Any) -> Flask:
         if not database_url.startswith("sqlite")
         else {},
         GATES={},
+        IDEMPOTENCY_SCOPE="authorization",
     )
     app.config.update(config)
     db.init_app(app)

@@ -15,7 +15,10 @@ from tests.helpers import headers
 
 def make_flask(tmp_path: Path, **config: object) -> Flask:
     app = Flask(__name__, instance_path=str(tmp_path))
-    app.config.update(SQLALCHEMY_DATABASE_URI=f"sqlite:///{tmp_path / 'db.sqlite'}", **config)
+    app.config.update(
+        SQLALCHEMY_DATABASE_URI=f"sqlite:///{tmp_path / 'db.sqlite'}", IDEMPOTENCY_SCOPE="global"
+    )
+    app.config.update(config)
     return app
 
 
