@@ -223,7 +223,7 @@ def _run_holding(
                     raise
                 # The database rolled the transaction back; committed stages stay done.
                 retries_left -= 1
-                service.session.rollback()
+                service.rollback()
                 tracker.restart()
                 _back_off(settings.database_retries - retries_left)
     except LockLost:
@@ -267,7 +267,7 @@ def _release_quietly(service: IdempotencyKeyService, key: IdempotencyKey) -> Non
 
 def _rollback_quietly(service: IdempotencyKeyService) -> None:
     try:
-        service.session.rollback()
+        service.rollback()
     except SQLAlchemyError:
         logger.debug("rollback failed", exc_info=True)
 

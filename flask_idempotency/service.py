@@ -10,7 +10,8 @@ Keys handed out are detached snapshots of the row; change them only through this
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -33,6 +34,9 @@ from .model import FINISHED, STARTED, IdempotencyKey
 # Marks the extension's own statements, so the write guard of stage() lets them through.
 INTERNAL_OPTION = "flask_idempotency_internal"
 INTERNAL = {INTERNAL_OPTION: True}
+# Set in ``session.info`` while the extension itself commits or rolls back, so that the guard
+# refusing a view's own commit() or rollback() (see write_guard.py) lets the extension's through.
+TRANSACTION_CONTROL_INFO = "flask_idempotency.controls_transaction"
 
 # How often a claim is rerun when PostgreSQL's snapshot missed a row committed meanwhile.
 _CLAIM_ATTEMPTS = 3
@@ -73,6 +77,25 @@ class IdempotencyKeyService:
     @property
     def table(self) -> Table:
         return self.model.__table__  # type: ignore[attr-defined, no-any-return]
+
+    def commit(self) -> None:
+        """Commit the session's transaction on the extension's behalf."""
+        with self._controlling_transaction():
+            self.session.commit()
+
+    def rollback(self) -> None:
+        """Roll the session's transaction back on the extension's behalf."""
+        with self._controlling_transaction():
+            self.session.rollback()
+
+    @contextmanager
+    def _controlling_transaction(self) -> Iterator[None]:
+        info = self.session.info
+        info[TRANSACTION_CONTROL_INFO] = True
+        try:
+            yield
+        finally:
+            info.pop(TRANSACTION_CONTROL_INFO, None)
 
     # Medusa's operations -------------------------------------------------------------------
 
@@ -137,7 +160,7 @@ class IdempotencyKeyService:
         row = self.session.execute(
             self.table.insert().values(values).returning(*self.table.c), execution_options=INTERNAL
         ).one()
-        self.session.commit()
+        self.commit()
         return self._snapshot(row)
 
     def retrieve(self, key_or_selector: str | Mapping[str, Any]) -> IdempotencyKey:
@@ -168,7 +191,7 @@ class IdempotencyKeyService:
             .values(locked_at=now, lock_token=token),
             execution_options=INTERNAL,
         )
-        self.session.commit()
+        self.commit()
         if result.rowcount != 1:  # type: ignore[attr-defined]
             raise RequestInFlight()
         key.locked_at, key.lock_token = now, token
@@ -177,7 +200,7 @@ class IdempotencyKeyService:
     def update(self, key: IdempotencyKey, update: Mapping[str, Any]) -> IdempotencyKey:
         """Change fields of a key this caller holds, and commit."""
         self._fenced_update(key, dict(update))
-        self.session.commit()
+        self.commit()
         return key
 
     def work_stage(
@@ -194,9 +217,9 @@ class IdempotencyKeyService:
             values = self._stage_values(key, callback(self.session))
             self.session.flush()
             self._fenced_update(key, values)
-            self.session.commit()
+            self.commit()
         except BaseException:
-            self.session.rollback()
+            self.rollback()
             raise
         return key
 
@@ -209,7 +232,7 @@ class IdempotencyKeyService:
             key,
             {"recovery_point": stage_name, "completed_stages": [*key.completed_stages, stage_name]},
         )
-        self.session.commit()
+        self.commit()
 
     def finish(self, key: IdempotencyKey, response_values: Mapping[str, Any]) -> None:
         """Commit the open transaction together with the stored response; unlock the key."""
@@ -218,18 +241,18 @@ class IdempotencyKeyService:
             key,
             {**response_values, "recovery_point": FINISHED, "locked_at": None, "lock_token": None},
         )
-        self.session.commit()
+        self.commit()
 
     def release(self, key: IdempotencyKey) -> None:
         """Unlock a key at its last committed recovery point, so that a retry resumes."""
-        self.session.rollback()
+        self.rollback()
         self.session.execute(
             update(self.table)
             .where(self.table.c.id == key.id, self.table.c.lock_token == key.lock_token)
             .values(locked_at=None, lock_token=None),
             execution_options=INTERNAL,
         )
-        self.session.commit()
+        self.commit()
 
     def purge_expired(self, batch_size: int | None = None) -> int:
         """Delete expired keys that nobody holds, ``batch_size`` per transaction."""
@@ -258,7 +281,7 @@ class IdempotencyKeyService:
                     execution_options=INTERNAL,
                 )
                 deleted += result.rowcount  # type: ignore[attr-defined]
-            self.session.commit()
+            self.commit()
             if len(ids) < batch_size:
                 return deleted
 
@@ -272,7 +295,7 @@ class IdempotencyKeyService:
                 row = self.session.execute(
                     read_statement(self.table, claim), execution_options=INTERNAL
                 ).first()
-            self.session.commit()
+            self.commit()
             if row is not None:
                 return row
         raise RequestInFlight()
@@ -287,7 +310,7 @@ class IdempotencyKeyService:
             execution_options=INTERNAL,
         )
         if result.rowcount != 1:  # type: ignore[attr-defined]
-            self.session.rollback()
+            self.rollback()
             raise LockLost()
         for name, value in values.items():
             setattr(key, name, value)

@@ -125,7 +125,7 @@ def stage(name: str) -> Iterator[Stage]:
                 "anything again; check `.pending` before doing its work"
             )
     except BaseException:
-        session.rollback()
+        tracker.service.rollback()
         tracker.active = None
         raise
     tracker.leave()
