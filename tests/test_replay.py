@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import gzip
+import json
 import uuid
 from typing import Any
 
 import pytest
-from flask import Flask
+from flask import Flask, Response
 from flask.testing import FlaskClient
 
+from flask_idempotency import idempotent
 from tests.helpers import charges, headers, stored_keys
 
 
@@ -294,3 +297,97 @@ def test_a_path_no_database_can_store_is_kept_percent_encoded(
     assert retry.headers["Idempotent-Replayed"] == "true"
     [key] = stored_keys(app)
     assert key.request_path == "/anything/nul%00here"
+
+
+# --- Faithful representations -------------------------------------------------------------------
+
+RECEIPT = b'{"receipt": "r-1", "lines": [' + b'{"item": "mug", "price": 1200}, ' * 40 + b"{}]}"
+
+# One value for each header stored by default besides Content-Type, as a view might send them.
+REPRESENTATION_HEADERS = [
+    ("Content-Encoding", "gzip"),
+    ("Content-Language", "de-CH"),
+    ("Content-Disposition", 'attachment; filename="receipt-r-1.json.gz"'),
+    ("Location", "/receipts/r-1"),
+    ("Link", '</receipts/r-1.pdf>; rel="alternate"; type="application/pdf"'),
+    ("Link", '</carts/c-1>; rel="up"'),
+    ("ETag", '"r-1-v1"'),
+    ("Last-Modified", "Wed, 21 Oct 2015 07:28:00 GMT"),
+    ("Cache-Control", "private, max-age=60"),
+    ("Vary", "Accept-Encoding, Accept-Language"),
+]
+
+
+def register_receipt_view(app: Flask) -> None:
+    """``POST /receipts``: a gzip-encoded JSON receipt with every representation header, and a
+    session cookie."""
+
+    @app.post("/receipts")
+    @idempotent
+    def receipt() -> Response:
+        response = Response(gzip.compress(RECEIPT), status=201, mimetype="application/json")
+        for name, value in REPRESENTATION_HEADERS:
+            response.headers.add(name, value)
+        response.set_cookie("session", "secret-session-of-the-first-caller")
+        return response
+
+
+@pytest.mark.parametrize(
+    "name", sorted({name for name, _ in REPRESENTATION_HEADERS}), ids=lambda name: name
+)
+def test_every_representation_header_is_replayed_by_default(app: Flask, name: str) -> None:
+    register_receipt_view(app)
+    client = app.test_client()
+
+    first = client.post("/receipts", headers=headers("receipt"))
+    retry = client.post("/receipts", headers=headers("receipt"))
+
+    assert retry.headers["Idempotent-Replayed"] == "true"
+    sent = [value for header, value in REPRESENTATION_HEADERS if header == name]
+    assert first.headers.getlist(name) == sent
+    assert retry.headers.getlist(name) == sent
+
+
+def test_a_gzip_encoded_response_replays_byte_for_byte_and_still_decodes(app: Flask) -> None:
+    register_receipt_view(app)
+    client = app.test_client()
+
+    first = client.post("/receipts", headers=headers("gzip"))
+    retry = client.post("/receipts", headers=headers("gzip"))
+
+    assert retry.status_code == first.status_code == 201
+    assert retry.headers["Idempotent-Replayed"] == "true"
+    assert retry.headers["Content-Encoding"] == "gzip"
+    assert retry.headers["Content-Type"] == first.headers["Content-Type"]
+    assert retry.data == first.data
+    assert int(retry.headers["Content-Length"]) == len(first.data)
+    assert gzip.decompress(retry.data) == RECEIPT
+
+
+def test_set_cookie_is_neither_stored_nor_replayed(app: Flask) -> None:
+    register_receipt_view(app)
+    client = app.test_client(use_cookies=False)
+
+    first = client.post("/receipts", headers=headers("cookie"))
+    retry = client.post("/receipts", headers=headers("cookie"))
+
+    assert "session=secret-session-of-the-first-caller" in first.headers["Set-Cookie"]
+    assert retry.headers["Idempotent-Replayed"] == "true"
+    assert "Set-Cookie" not in retry.headers
+    [key] = stored_keys(app)
+    assert "secret-session" not in json.dumps(key.response_headers)
+
+
+def test_set_cookie_is_never_replayed_even_when_configured(make_app: Any) -> None:
+    app = make_app(IDEMPOTENCY_STORED_HEADERS=["Set-Cookie", "set-cookie", "ETag"])
+    register_receipt_view(app)
+    client = app.test_client(use_cookies=False)
+
+    client.post("/receipts", headers=headers("configured"))
+    retry = client.post("/receipts", headers=headers("configured"))
+
+    assert retry.headers["Idempotent-Replayed"] == "true"
+    assert retry.headers["ETag"] == '"r-1-v1"'
+    assert "Set-Cookie" not in retry.headers
+    # Only what is configured is kept: the other representation headers are not.
+    assert "Content-Language" not in retry.headers
