@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import (
@@ -36,6 +36,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects import mysql, postgresql, sqlite
 
+from .database_clock import database_now
 from .model import STARTED
 
 
@@ -48,17 +49,19 @@ class ClaimRequest:
     request_path: str
     fingerprint: str
     lock_token: str
-    now: datetime
     lock_timeout: timedelta
     key_ttl: timedelta
+    # Whose clock and SQL the statement speaks: times come from the database (database_clock).
+    dialect_name: str
 
     def new_row(self) -> dict[str, Any]:
+        now = database_now(self.dialect_name)
         return {
             "scope": self.scope,
             "idempotency_key": self.idempotency_key,
-            "created_at": self.now,
-            "expires_at": self.now + self.key_ttl,
-            "locked_at": self.now,
+            "created_at": now,
+            "expires_at": database_now(self.dialect_name, self.key_ttl),
+            "locked_at": now,
             "lock_token": self.lock_token,
             "request_method": self.request_method,
             "request_params": self.request_params,
@@ -96,7 +99,8 @@ _RESET_COLUMNS = (
 )
 
 
-def claim_statement(table: Table, dialect_name: str, claim: ClaimRequest) -> ClaimStatement:
+def claim_statement(table: Table, claim: ClaimRequest) -> ClaimStatement:
+    dialect_name = claim.dialect_name
     if dialect_name == "postgresql":
         return ClaimStatement(_postgresql(table, claim), may_need_read=False)
     if dialect_name in ("mysql", "mariadb"):
@@ -115,11 +119,12 @@ def _identifies(table: Table, claim: ClaimRequest) -> Sequence[ColumnElement[boo
 
 
 def _expired(table: Table, claim: ClaimRequest) -> ColumnElement[bool]:
-    return table.c.expires_at <= claim.now
+    return table.c.expires_at <= database_now(claim.dialect_name)
 
 
 def _claimable(table: Table, claim: ClaimRequest) -> ColumnElement[bool]:
-    lock_free = or_(table.c.locked_at.is_(None), table.c.locked_at < claim.now - claim.lock_timeout)
+    stale_before = database_now(claim.dialect_name, -claim.lock_timeout)
+    lock_free = or_(table.c.locked_at.is_(None), table.c.locked_at < stale_before)
     resumable = and_(
         ~_expired(table, claim),
         table.c.response_code.is_(None),
@@ -132,6 +137,8 @@ def _new_value(table: Table, claim: ClaimRequest, column: str) -> ColumnElement[
     value = claim.new_row()[column]
     if value is None:
         return null()
+    if isinstance(value, ColumnElement):
+        return value
     return literal(value, table.c[column].type)
 
 
@@ -180,11 +187,16 @@ def _sqlite(table: Table, claim: ClaimRequest) -> Executable:
 
 
 def _mysql(table: Table, claim: ClaimRequest) -> Executable:
-    # MySQL evaluates ON DUPLICATE KEY UPDATE assignments left to right, each seeing the ones
-    # before it. So the lock token is decided first, from the row as it was; every later
-    # assignment asks "did this claim take the key?" through the token; expires_at comes
-    # last because the others ask whether the row had expired.
-    taken = table.c.lock_token == claim.lock_token
+    # By default MariaDB evaluates ON DUPLICATE KEY UPDATE assignments left to right, each
+    # seeing the ones before it; under sql_mode=SIMULTANEOUS_ASSIGNMENT each sees the row as it
+    # was. The statement must mean the same either way. The lock token is assigned first, from
+    # the row as it was. Every later assignment asks "does this claim take the key?" as
+    # "the token is already ours (assigned before me) or the row as it was is claimable": in
+    # simultaneous mode the first half is never true and the second is the decision itself; in
+    # left-to-right mode, when the key was taken, the first half is true, and when it was not,
+    # nothing earlier changed, so the second half still reads the row as it was. expires_at
+    # comes last because the others ask whether the row had expired.
+    taken = or_(table.c.lock_token == claim.lock_token, _claimable(table, claim))
     restart = and_(taken, _expired(table, claim))
     assignments: list[tuple[str, ColumnElement[Any]]] = [
         (

@@ -221,11 +221,14 @@ def _run_holding(
             except DBAPIError as error:
                 if not (retries_left and is_retryable(error)):
                     raise
-                # The database rolled the transaction back; committed stages stay done.
+                # The database rolled the transaction back, perhaps at its COMMIT; what it did
+                # commit (earlier stages) stays done. Resume from what it holds, not from what
+                # this attempt believed.
                 retries_left -= 1
                 service.rollback()
-                tracker.restart()
                 _back_off(settings.database_retries - retries_left)
+                service.reload(key)
+                tracker.restart()
     except LockLost:
         # Another request holds the key now: it is not ours to release.
         raise

@@ -4,7 +4,10 @@ Every change to a key that a holder makes (a stage, the final response, a releas
 it names the ``lock_token`` the holder got when it claimed the key, so a holder that outlived
 the lock timeout and was taken over changes nothing and its transaction is rolled back.
 
-Keys handed out are detached snapshots of the row; change them only through this service.
+Keys handed out are detached snapshots of the row; change them only through this service. A
+snapshot changes only after the commit that records the change succeeded: when a commit fails,
+the key in memory still says what the database holds (``reload`` reads it again to be sure).
+Every time is the database's (see database_clock.py).
 """
 
 from __future__ import annotations
@@ -13,15 +16,16 @@ import uuid
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from flask_sqlalchemy import SQLAlchemy
-from sqlalchemy import Row, Table, delete, or_, select, update
+from sqlalchemy import ColumnElement, Row, Table, delete, or_, select, update
 from sqlalchemy.orm import Session, make_transient_to_detached
 
 from .claim import ClaimRequest, claim_statement, read_statement
 from .config import Settings
+from .database_clock import database_now
 from .errors import (
     IdempotencyKeyMismatch,
     IdempotencyKeyNotFound,
@@ -30,6 +34,7 @@ from .errors import (
 )
 from .fingerprint import digest_of
 from .model import FINISHED, STARTED, IdempotencyKey
+from .stored_response import kept_within
 
 # Marks the extension's own statements, so the write guard of stage() lets them through.
 INTERNAL_OPTION = "flask_idempotency_internal"
@@ -60,10 +65,6 @@ class FinalResponse:
 StageResult = RecoveryPoint | FinalResponse | Mapping[str, Any]
 
 
-def utcnow() -> datetime:
-    return datetime.now(UTC).replace(tzinfo=None)
-
-
 class IdempotencyKeyService:
     def __init__(self, db: SQLAlchemy, model: type[IdempotencyKey], settings: Settings) -> None:
         self.db = db
@@ -77,6 +78,9 @@ class IdempotencyKeyService:
     @property
     def table(self) -> Table:
         return self.model.__table__  # type: ignore[attr-defined, no-any-return]
+
+    def _now(self, offset: timedelta = timedelta(0)) -> ColumnElement[Any]:
+        return database_now(self.session.get_bind().dialect.name, offset)
 
     def commit(self) -> None:
         """Commit the session's transaction on the extension's behalf."""
@@ -125,27 +129,28 @@ class IdempotencyKeyService:
             request_path=path,
             fingerprint=fingerprint or digest_of(method, path, params),
             lock_token=uuid.uuid4().hex,
-            now=utcnow(),
             lock_timeout=timedelta(seconds=self.settings.lock_timeout),
             key_ttl=timedelta(seconds=self.settings.key_ttl),
+            dialect_name=self.session.get_bind().dialect.name,
         )
         key = self._snapshot(self._claim_row(claim))
         if key.lock_token == claim.lock_token:
             return key
-        if key.fingerprint != claim.fingerprint and key.expires_at > claim.now:
+        # The claim takes every expired key that no live request holds, so a key it refused
+        # is live: its fingerprint and its state decide.
+        if key.fingerprint != claim.fingerprint:
             raise IdempotencyKeyMismatch()
-        if key.is_finished and key.expires_at > claim.now:
+        if key.is_finished:
             return key
         raise RequestInFlight()
 
     def create(self, payload: Mapping[str, Any] | None = None) -> IdempotencyKey:
         """Insert a new, unlocked key; ``idempotency_key`` defaults to a uuid4."""
-        now = utcnow()
         values: dict[str, Any] = {
             "idempotency_key": str(uuid.uuid4()),
             "scope": "",
-            "created_at": now,
-            "expires_at": now + timedelta(seconds=self.settings.key_ttl),
+            "created_at": self._now(),
+            "expires_at": self._now(timedelta(seconds=self.settings.key_ttl)),
             "request_method": "",
             "request_params": {},
             "request_path": "",
@@ -178,9 +183,8 @@ class IdempotencyKeyService:
 
     def lock(self, key: IdempotencyKey) -> IdempotencyKey:
         """Take the lock of an unfinished key; ``RequestInFlight`` if someone else holds it."""
-        now = utcnow()
         token = uuid.uuid4().hex
-        stale_before = now - timedelta(seconds=self.settings.lock_timeout)
+        stale_before = self._now(-timedelta(seconds=self.settings.lock_timeout))
         result = self.session.execute(
             update(self.table)
             .where(
@@ -188,19 +192,34 @@ class IdempotencyKeyService:
                 self.table.c.response_code.is_(None),
                 or_(self.table.c.locked_at.is_(None), self.table.c.locked_at < stale_before),
             )
-            .values(locked_at=now, lock_token=token),
+            .values(locked_at=self._now(), lock_token=token),
             execution_options=INTERNAL,
         )
         self.commit()
         if result.rowcount != 1:  # type: ignore[attr-defined]
             raise RequestInFlight()
-        key.locked_at, key.lock_token = now, token
-        return key
+        key.lock_token = token
+        return self.reload(key)
 
     def update(self, key: IdempotencyKey, update: Mapping[str, Any]) -> IdempotencyKey:
         """Change fields of a key this caller holds, and commit."""
-        self._fenced_update(key, dict(update))
+        self._commit_fenced(key, dict(update))
+        return key
+
+    def reload(self, key: IdempotencyKey) -> IdempotencyKey:
+        """Read again what the database holds for a key this caller holds, into ``key``.
+
+        After a failed commit this is the truth to resume from. Raises ``LockLost`` when
+        another request has taken the key over meanwhile.
+        """
+        row = self.session.execute(
+            select(*self.table.c).where(self.table.c.id == key.id), execution_options=INTERNAL
+        ).first()
         self.commit()
+        if row is None or row.lock_token != key.lock_token:
+            raise LockLost()
+        for name, value in row._mapping.items():
+            setattr(key, name, value)
         return key
 
     def work_stage(
@@ -215,9 +234,7 @@ class IdempotencyKeyService:
         """
         try:
             values = self._stage_values(key, callback(self.session))
-            self.session.flush()
-            self._fenced_update(key, values)
-            self.commit()
+            self._commit_fenced(key, values)
         except BaseException:
             self.rollback()
             raise
@@ -226,22 +243,22 @@ class IdempotencyKeyService:
     # What the decorator and stage() build on ----------------------------------------------
 
     def advance(self, key: IdempotencyKey, stage_name: str) -> None:
-        """Commit the open transaction together with the key's move to ``stage_name``."""
-        self.session.flush()
-        self._fenced_update(
-            key,
-            {"recovery_point": stage_name, "completed_stages": [*key.completed_stages, stage_name]},
-        )
-        self.commit()
+        """Commit the open transaction together with the key's move to ``stage_name``, and
+        renew the lock in the same statement: a live request keeps its key however many stages
+        it has, so the lock timeout need only exceed the longest stage."""
+        self._commit_fenced(key, self._advance_values(key, stage_name))
 
     def finish(self, key: IdempotencyKey, response_values: Mapping[str, Any]) -> None:
         """Commit the open transaction together with the stored response; unlock the key."""
-        self.session.flush()
-        self._fenced_update(
+        self._commit_fenced(
             key,
-            {**response_values, "recovery_point": FINISHED, "locked_at": None, "lock_token": None},
+            {
+                **kept_within(response_values, self.settings.max_response_size),
+                "recovery_point": FINISHED,
+                "locked_at": None,
+                "lock_token": None,
+            },
         )
-        self.commit()
 
     def release(self, key: IdempotencyKey) -> None:
         """Unlock a key at its last committed recovery point, so that a retry resumes."""
@@ -259,12 +276,12 @@ class IdempotencyKeyService:
         batch_size = batch_size or self.settings.purge_batch_size
         deleted = 0
         while True:
-            now = utcnow()
             purgeable = (
-                self.table.c.expires_at <= now,
+                self.table.c.expires_at <= self._now(),
                 or_(
                     self.table.c.locked_at.is_(None),
-                    self.table.c.locked_at < now - timedelta(seconds=self.settings.lock_timeout),
+                    self.table.c.locked_at
+                    < self._now(-timedelta(seconds=self.settings.lock_timeout)),
                 ),
             )
             # Select, then delete by id: MySQL refuses LIMIT in a DELETE's IN subquery.
@@ -288,7 +305,7 @@ class IdempotencyKeyService:
     # Internals ------------------------------------------------------------------------------
 
     def _claim_row(self, claim: ClaimRequest) -> Row[Any]:
-        statement = claim_statement(self.table, self.session.get_bind().dialect.name, claim)
+        statement = claim_statement(self.table, claim)
         for _ in range(_CLAIM_ATTEMPTS):
             row = self.session.execute(statement.statement, execution_options=INTERNAL).first()
             if row is None and statement.may_need_read:
@@ -300,9 +317,12 @@ class IdempotencyKeyService:
                 return row
         raise RequestInFlight()
 
-    def _fenced_update(self, key: IdempotencyKey, values: dict[str, Any]) -> None:
+    def _commit_fenced(self, key: IdempotencyKey, values: dict[str, Any]) -> None:
+        """Send the session's pending writes, change the key if this caller still holds it,
+        and commit; only then does ``key`` take the new values."""
         if key.lock_token is None:
             raise RuntimeError("this key is not locked by the caller; claim or lock() it first")
+        self.session.flush()
         result = self.session.execute(
             update(self.table)
             .where(self.table.c.id == key.id, self.table.c.lock_token == key.lock_token)
@@ -312,8 +332,18 @@ class IdempotencyKeyService:
         if result.rowcount != 1:  # type: ignore[attr-defined]
             self.rollback()
             raise LockLost()
+        self.commit()
         for name, value in values.items():
-            setattr(key, name, value)
+            # Times computed by the database are not known here; reload() reads them.
+            if not isinstance(value, ColumnElement):
+                setattr(key, name, value)
+
+    def _advance_values(self, key: IdempotencyKey, stage_name: str) -> dict[str, Any]:
+        return {
+            "recovery_point": stage_name,
+            "completed_stages": [*key.completed_stages, stage_name],
+            "locked_at": self._now(),
+        }
 
     def _stage_values(self, key: IdempotencyKey, result: StageResult) -> dict[str, Any]:
         if isinstance(result, RecoveryPoint):
@@ -321,12 +351,12 @@ class IdempotencyKeyService:
         elif isinstance(result, FinalResponse):
             result = {"response_code": result.code, "response_body": result.body}
         if "recovery_point" in result and "response_code" not in result:
-            name = result["recovery_point"]
-            return {"recovery_point": name, "completed_stages": [*key.completed_stages, name]}
+            return self._advance_values(key, result["recovery_point"])
         if "response_code" in result:
             return {
                 "response_code": result["response_code"],
                 "response_body": result.get("response_body"),
+                "response_kept": True,
                 "recovery_point": FINISHED,
                 "locked_at": None,
                 "lock_token": None,
