@@ -13,6 +13,7 @@ from .errors import (
     MalformedRequestBody,
     RequestBodyTooLarge,
     RequestInFlight,
+    ResponseNotKept,
     ResponseNotStorable,
     StageError,
 )
@@ -38,6 +39,7 @@ __all__ = [
     "RecoveryPoint",
     "RequestBodyTooLarge",
     "RequestInFlight",
+    "ResponseNotKept",
     "ResponseNotStorable",
     "Stage",
     "StageError",

@@ -12,6 +12,7 @@ from typing import Any
 from werkzeug.exceptions import (
     BadRequest,
     Conflict,
+    Gone,
     HTTPException,
     InternalServerError,
     NotFound,
@@ -119,3 +120,21 @@ class StageError(RuntimeError):
 class ConfigurationError(ValueError):
     """The extension was set up in a way it cannot work with; raised by ``init_app`` (and by
     ``@idempotent`` for its own options), never in answer to a request."""
+
+
+class ResponseNotKept(IdempotencyError, Gone):
+    """A retry of a request that completed but whose response body was larger than
+    ``IDEMPOTENCY_MAX_RESPONSE_SIZE``, so it was sent once and not kept for replay. Neither 409
+    nor 5xx, which clients retry: the operation is done and is not run again."""
+
+    problem_type = "/problems/response-not-kept"
+
+    def __init__(self, original_status: int) -> None:
+        super().__init__(
+            f"The request with this Idempotency-Key was completed (status {original_status}) "
+            "and is not run again, but its response was too large to be kept for replay."
+        )
+        self.original_status = original_status
+
+    def problem(self) -> dict[str, Any]:
+        return {**super().problem(), "original_status": self.original_status}

@@ -9,8 +9,10 @@ from . import write_guard
 from .cli import idempotency_cli
 from .config import DEFAULTS, ScopeFunction, Settings
 from .decorator import echo_key_header
-from .model import IdempotencyKey, define_model
+from .errors import ConfigurationError
+from .model import KEY_LENGTH, IdempotencyKey, define_model
 from .scope import resolve_scope
+from .server_settings import fit_to_server
 from .service import IdempotencyKeyService
 from .state import EXTENSION_NAME, IdempotencyState, get_state
 
@@ -45,6 +47,11 @@ class Idempotency:
             self.scope if self.scope is not None else app.config["IDEMPOTENCY_SCOPE"]
         )
         settings = Settings.from_config(app.config, scope=scope)
+        if settings.max_key_length > KEY_LENGTH:
+            raise ConfigurationError(
+                f"IDEMPOTENCY_MAX_KEY_LENGTH is {settings.max_key_length}, but the "
+                f"idempotency_key column holds at most {KEY_LENGTH} characters"
+            )
         db = self.db or app.extensions.get("sqlalchemy")
         if not isinstance(db, SQLAlchemy):
             raise RuntimeError(
@@ -52,6 +59,8 @@ class Idempotency:
                 "initialise SQLAlchemy on the app first"
             )
         model = define_model(db, settings.table_name)
+        # Refuses a server the claim cannot run on, and fits the response size to it.
+        settings = fit_to_server(app, db, settings)
         app.extensions[EXTENSION_NAME] = IdempotencyState(
             settings=settings,
             db=db,

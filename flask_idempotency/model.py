@@ -17,6 +17,7 @@ from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
     DateTime,
     Index,
     Integer,
@@ -38,6 +39,14 @@ Document = JSON().with_variant(postgresql.JSONB(), "postgresql")
 Bytes = LargeBinary().with_variant(mysql.LONGBLOB(), "mysql", "mariadb")
 # SQLite only autoincrements an INTEGER PRIMARY KEY.
 Identifier = BigInteger().with_variant(Integer(), "sqlite")
+# Keys and scopes compare byte for byte everywhere. MariaDB's default collations ignore case,
+# and its utf8mb4_bin is PAD SPACE ('a' = 'a '); a NO PAD binary collation keeps "Order-A",
+# "order-a" and "order-a " three keys, as they are on PostgreSQL and SQLite.
+KEY_COLLATION = "utf8mb4_nopad_bin"
+KEY_LENGTH = 255
+ExactString = String(KEY_LENGTH).with_variant(
+    mysql.VARCHAR(KEY_LENGTH, charset="utf8mb4", collation=KEY_COLLATION), "mysql", "mariadb"
+)
 
 
 class IdempotencyKey:
@@ -48,9 +57,9 @@ class IdempotencyKey:
     """
 
     id: Mapped[int] = mapped_column(Identifier, primary_key=True, autoincrement=True)
-    idempotency_key: Mapped[str] = mapped_column(String(255), nullable=False)
+    idempotency_key: Mapped[str] = mapped_column(ExactString, nullable=False)
     # Whose key it is: keys are unique per scope (see scope.py).
-    scope: Mapped[str] = mapped_column(String(255), nullable=False, default="")
+    scope: Mapped[str] = mapped_column(ExactString, nullable=False, default="")
     created_at: Mapped[datetime] = mapped_column(Timestamp, nullable=False)
     expires_at: Mapped[datetime] = mapped_column(Timestamp, nullable=False)
     locked_at: Mapped[datetime | None] = mapped_column(Timestamp, nullable=True)
@@ -68,6 +77,13 @@ class IdempotencyKey:
     response_bytes: Mapped[bytes | None] = mapped_column(Bytes, nullable=True)
     # [[name, value], ...] of Content-Type and the configured headers.
     response_headers: Mapped[Any] = mapped_column(Document, nullable=True)
+    # False when the body was larger than IDEMPOTENCY_MAX_RESPONSE_SIZE: the request finished
+    # and its status and headers are stored, but not its body, so a retry cannot replay it.
+    # The server default '1' is true on every database (PostgreSQL casts it, MariaDB's BOOL is
+    # a TINYINT), so existing rows are kept responses.
+    response_kept: Mapped[bool] = mapped_column(
+        Boolean, nullable=False, default=True, server_default="1"
+    )
     recovery_point: Mapped[str] = mapped_column(String(255), nullable=False, default=STARTED)
     # Names of the stages committed so far, in order; recovery_point is the last of them.
     completed_stages: Mapped[Any] = mapped_column(Document, nullable=False, default=list)
