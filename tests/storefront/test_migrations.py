@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import datetime, timedelta
 
 import pytest
 import sqlalchemy as sa
@@ -11,8 +12,12 @@ from alembic.migration import MigrationContext
 from flask import Flask
 from flask_migrate import downgrade, upgrade
 
-from example_app.extensions import db
+from example_app.extensions import db, idempotency
+from flask_idempotency.fingerprint import digest_of
+from flask_idempotency.stored_response import replay
 from tests.storefront.conftest import build_storefront
+
+FIRST_REVISION = "5ede50271e62"
 
 
 @pytest.fixture
@@ -53,3 +58,55 @@ def test_migrations_match_the_models_and_go_down_and_up(empty_storefront: Flask)
         if db.engine.dialect.name in ("mysql", "mariadb"):
             # Lock times are compared to the microsecond.
             assert getattr(columns["locked_at"], "fsp", None) == 6
+
+
+def test_upgrading_existing_keys_makes_them_byte_exact_and_kept(empty_storefront: Flask) -> None:
+    with empty_storefront.app_context():
+        upgrade(revision=FIRST_REVISION)
+        now = datetime(2030, 1, 1)
+        with db.engine.begin() as connection:
+            connection.execute(
+                sa.text(
+                    "INSERT INTO idempotency_key (idempotency_key, scope, created_at, expires_at,"
+                    " request_method, request_params, request_path, fingerprint, response_code,"
+                    " response_bytes, recovery_point, completed_stages) VALUES ('order-a', '',"
+                    " :now, :later, 'POST', '{}', '/charges', :fingerprint, 201, :body,"
+                    " 'finished', '[]')"
+                ),
+                {
+                    "now": now,
+                    "later": now + timedelta(days=3650),
+                    "fingerprint": digest_of("POST", "/charges", {}),
+                    "body": b"kept before the upgrade",
+                },
+            )
+
+        upgrade()
+        service = idempotency.service
+        existing = service.initialize_request("order-a", "POST", {}, "/charges")
+        assert (existing.is_finished, existing.response_kept) == (True, True)
+        assert replay(existing).data == b"kept before the upgrade"
+        for new_key in ("Order-A", "order-a "):
+            claimed = service.initialize_request(new_key, "POST", {}, "/charges")
+            assert claimed.lock_token is not None, f"{new_key!r} was taken for 'order-a'"
+            service.release(claimed)
+        table = idempotency.model.__table__  # type: ignore[attr-defined]
+        with pytest.raises(sa.exc.IntegrityError), db.engine.begin() as connection:
+            connection.execute(
+                sa.insert(table).from_select(
+                    [column.name for column in table.c if column.name != "id"],
+                    sa.select(*(column for column in table.c if column.name != "id")).where(
+                        table.c.idempotency_key == "order-a"
+                    ),
+                )
+            )
+        db.session.remove()
+
+        # Down again, once the keys that would collide under the old collation are gone.
+        with db.engine.begin() as connection:
+            connection.execute(sa.delete(table).where(table.c.idempotency_key != "order-a"))
+        downgrade(revision=FIRST_REVISION)
+        columns = {
+            column["name"] for column in sa.inspect(db.engine).get_columns("idempotency_key")
+        }
+        assert "response_kept" not in columns
