@@ -1,5 +1,6 @@
 """Idempotency keys for Flask: make requests safe to retry."""
 
+from .database_errors import KeyStorageError
 from .decorator import idempotent
 from .errors import (
     ConfigurationError,
@@ -34,6 +35,7 @@ __all__ = [
     "IdempotencyKeyRequired",
     "IdempotencyKeyService",
     "InvalidIdempotencyKey",
+    "KeyStorageError",
     "LockLost",
     "MalformedRequestBody",
     "RecoveryPoint",

@@ -24,7 +24,7 @@ from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 from werkzeug.http import parse_set_header
 
 from .config import ScopeFunction, Settings
-from .database_errors import is_retryable, is_unavailable
+from .database_errors import KeyStorageError, describe, is_internal, is_retryable, is_unavailable
 from .errors import (
     DatabaseUnavailable,
     IdempotencyError,
@@ -197,6 +197,7 @@ def _claim(
             if is_unavailable(error):
                 _log_unavailable("claiming", client_key.value, error)
                 raise DatabaseUnavailable() from error
+            _raise_without_values(error, client_key.value)
             raise
 
 
@@ -237,6 +238,7 @@ def _run_holding(
         if isinstance(error, SQLAlchemyError) and is_unavailable(error):
             _log_unavailable("running", key.idempotency_key, error)
             raise DatabaseUnavailable() from error
+        _raise_without_values(error, key.idempotency_key)
         raise
     finally:
         del request.environ[TRACKER_ENVIRON_KEY]
@@ -262,17 +264,29 @@ def _call_view(
 def _release_quietly(service: IdempotencyKeyService, key: IdempotencyKey) -> None:
     try:
         service.release(key)
-    except SQLAlchemyError:
+    except SQLAlchemyError as error:
         # The database is out of reach; the lock lapses after IDEMPOTENCY_LOCK_TIMEOUT.
-        logger.warning("could not unlock key %s", _abbreviated(key.idempotency_key), exc_info=True)
+        logger.warning(
+            "could not unlock key %s: %s", _abbreviated(key.idempotency_key), describe(error)
+        )
         _rollback_quietly(service)
 
 
 def _rollback_quietly(service: IdempotencyKeyService) -> None:
     try:
         service.rollback()
-    except SQLAlchemyError:
-        logger.debug("rollback failed", exc_info=True)
+    except SQLAlchemyError as error:
+        logger.debug("rollback failed: %s", describe(error))
+
+
+def _raise_without_values(error: BaseException, key: str) -> None:
+    """An error of the extension's own statement is logged by Flask as a traceback; the
+    database's message may quote the key, the scope or the params, so it does not travel on."""
+    if is_internal(error):
+        raise KeyStorageError(
+            f"the database refused a statement of idempotency key {_abbreviated(key)}: "
+            f"{describe(error)}"
+        ) from None
 
 
 def _back_off(attempt: int) -> None:
@@ -285,7 +299,7 @@ def _log_unavailable(doing: str, key: str, error: SQLAlchemyError) -> None:
         "database trouble while %s key %s; answering 503: %s",
         doing,
         _abbreviated(key),
-        error.orig if isinstance(error, DBAPIError) else error,
+        describe(error),
     )
 
 

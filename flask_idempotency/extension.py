@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Flask
 from flask_sqlalchemy import SQLAlchemy
 
-from . import write_guard
+from . import statement_privacy, write_guard
 from .cli import idempotency_cli
 from .config import DEFAULTS, ScopeFunction, Settings
 from .decorator import echo_key_header
@@ -70,6 +70,7 @@ class Idempotency:
         app.after_request(echo_key_header)
         app.cli.add_command(idempotency_cli)
         write_guard.install()
+        statement_privacy.install()
 
     @property
     def model(self) -> type[IdempotencyKey]:
