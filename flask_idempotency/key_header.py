@@ -1,14 +1,21 @@
 """Reading the key a client sent.
 
-Stripe clients send a bare token (``Idempotency-Key: 8e03978e-...``); the IETF draft makes the
-value an RFC 8941 string (``Idempotency-Key: "8e03978e-..."``). Both name the same key. The key
-itself is 1 to ``max_length`` visible ASCII characters: anything else could not be echoed back
-safely in a header or compared reliably, so it is refused before anything runs.
+The IETF draft makes the value an RFC 8941 sf-string (``Idempotency-Key: "8e03978e-..."``),
+parsed here by ``http-sfv``; Stripe clients send a bare token (``Idempotency-Key: 8e03978e-...``).
+Both name the same key. A quoted key is 1 to ``max_length`` characters of printable ASCII, spaces
+included, and any parameters after it (``"abc";v=1``) are ignored: they do not name another key.
+A bare key is taken as it is, 1 to ``max_length`` visible ASCII characters, so that every key
+Stripe's clients send keeps working, including the ones RFC 8941 would not read as a token
+(``8e03978e-...`` starts with a digit). Anything else could not be echoed back safely in a
+header or compared reliably, so it is refused before anything runs.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+from http_sfv.item import Item
+from http_sfv.list import List as StructuredList
 
 from .errors import InvalidIdempotencyKey
 
@@ -20,12 +27,13 @@ class ClientKey:
     value: str
     # True when the client used the RFC 8941 form, so the echo uses it too.
     quoted: bool
+    # The parameters the client sent after a quoted key, serialized (";v=1"), echoed with it.
+    parameters: str = ""
 
     def header_value(self) -> str:
         if not self.quoted:
             return self.value
-        escaped = self.value.replace("\\", "\\\\").replace('"', '\\"')
-        return f'"{escaped}"'
+        return str(Item(self.value)) + self.parameters
 
 
 def parse_key_header(values: list[str], *, header: str, max_length: int) -> ClientKey | None:
@@ -37,13 +45,18 @@ def parse_key_header(values: list[str], *, header: str, max_length: int) -> Clie
     # Optional whitespace around a field value is not part of it (RFC 9110, section 5.5).
     raw = values[0].strip(" \t")
     if raw.startswith('"'):
-        key = ClientKey(_unquote(raw, header), quoted=True)
+        key = _parse_quoted(raw, header)
     else:
         # A WSGI server hands over a header sent twice as one value, the two joined by a comma
         # (RFC 9110, section 5.3), so a comma in a bare key is the header sent twice.
         if "," in raw:
             raise InvalidIdempotencyKey(
                 f"Send one {header} header, not several (a bare key cannot contain a comma)."
+            )
+        if raw and not _VISIBLE_ASCII.issuperset(raw):
+            raise InvalidIdempotencyKey(
+                f"A bare {header} may contain only visible ASCII characters (no spaces or control "
+                'characters); send a key with spaces as a quoted string, "like this".'
             )
         key = ClientKey(raw, quoted=False)
     if not key.value:
@@ -52,33 +65,29 @@ def parse_key_header(values: list[str], *, header: str, max_length: int) -> Clie
         raise InvalidIdempotencyKey(
             f"The {header} is {len(key.value)} characters long; at most {max_length} are allowed."
         )
-    if not _VISIBLE_ASCII.issuperset(key.value):
-        raise InvalidIdempotencyKey(
-            f"The {header} may contain only visible ASCII characters (no spaces or control "
-            "characters)."
-        )
     return key
 
 
-def _unquote(raw: str, header: str) -> str:
-    """The content of an RFC 8941 sf-string, whose only escapes are \\" and \\\\."""
-    characters: list[str] = []
-    position = 1
-    while position < len(raw):
-        character = raw[position]
-        if character == "\\":
-            following = raw[position + 1 : position + 2]
-            if following not in ('"', "\\"):
-                raise InvalidIdempotencyKey(f'The quoted {header} has an invalid escape "\\".')
-            characters.append(following)
-            position += 2
-        elif character == '"':
-            if position != len(raw) - 1:
-                raise InvalidIdempotencyKey(
-                    f"The quoted {header} has text after its closing quote."
-                )
-            return "".join(characters)
-        else:
-            characters.append(character)
-            position += 1
-    raise InvalidIdempotencyKey(f"The quoted {header} has no closing quote.")
+def _parse_quoted(raw: str, header: str) -> ClientKey:
+    invalid = (
+        f"The quoted {header} is not an RFC 8941 string: printable ASCII and spaces between "
+        'double quotes, with \\" and \\\\ as the only escapes.'
+    )
+    try:
+        # A server decodes header bytes as latin-1; anything outside ASCII is no sf-string.
+        encoded = raw.encode("ascii")
+    except UnicodeEncodeError:
+        raise InvalidIdempotencyKey(invalid) from None
+    # Parsed as a list, so that two quoted keys joined by a server's comma read as two headers.
+    members = StructuredList()
+    try:
+        members.parse(encoded)
+    except ValueError:
+        raise InvalidIdempotencyKey(invalid) from None
+    if len(members) > 1:
+        raise InvalidIdempotencyKey(f"Send one {header} header, not {len(members)}.")
+    [member] = members
+    # A quoted value parses as a string, whatever follows it; checked all the same.
+    if not isinstance(member, Item) or not isinstance(member.value, str):
+        raise InvalidIdempotencyKey(invalid)
+    return ClientKey(member.value, quoted=True, parameters=str(member.params))
