@@ -2,6 +2,9 @@
 
 Subclassing werkzeug's exceptions means ``@app.errorhandler(409)`` and friends work as Flask
 users expect; left unhandled, each renders as an RFC 9457 ``application/problem+json`` body.
+Its ``type`` is an absolute URI, ``IDEMPOTENCY_PROBLEM_BASE_URL`` followed by the problem's name,
+and the 400, 409 and 422 answers link to it as their documentation, as the IETF Idempotency-Key
+draft's examples do.
 """
 
 from __future__ import annotations
@@ -9,6 +12,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from flask import current_app, has_app_context
 from werkzeug.exceptions import (
     BadRequest,
     Conflict,
@@ -21,16 +25,27 @@ from werkzeug.exceptions import (
     UnprocessableEntity,
 )
 
+from .config import DEFAULTS
+
 PROBLEM_JSON = "application/problem+json"
+PROBLEM_BASE_URL_SETTING = "IDEMPOTENCY_PROBLEM_BASE_URL"
+# The statuses the draft answers with a link to the documentation of the problem.
+_DOCUMENTED_STATUSES = frozenset({400, 409, 422})
 
 
 class IdempotencyError(HTTPException):
     """Base of every error this extension raises; catch it to handle them all."""
 
-    # A short URI-like identifier for the problem type, relative to the documentation.
-    problem_type = "about:blank"
+    # The problem's name in the documentation, the end of its type URI; None is "about:blank".
+    problem_name: str | None = None
     # Seconds for Retry-After; named apart from werkzeug's retry_after, which its __init__ resets.
     retry_after_seconds: int | None = None
+
+    @property
+    def problem_type(self) -> str:
+        if self.problem_name is None:
+            return "about:blank"
+        return problem_base_url() + self.problem_name
 
     def problem(self) -> dict[str, Any]:
         return {
@@ -47,28 +62,40 @@ class IdempotencyError(HTTPException):
         headers = [("Content-Type", PROBLEM_JSON)]
         if self.retry_after_seconds is not None:
             headers.append(("Retry-After", str(self.retry_after_seconds)))
+        if self.problem_name is not None and self.code in _DOCUMENTED_STATUSES:
+            headers.append(("Link", f'<{self.problem_type}>; rel="describedby"; type="text/html"'))
         return headers
 
 
+def problem_base_url() -> str:
+    """The current app's IDEMPOTENCY_PROBLEM_BASE_URL; the default outside an app, or where the
+    extension is not set up, since an error can be rendered anywhere."""
+    if has_app_context():
+        configured = current_app.config.get(PROBLEM_BASE_URL_SETTING)
+        if isinstance(configured, str) and configured:
+            return configured
+    return str(DEFAULTS[PROBLEM_BASE_URL_SETTING])
+
+
 class InvalidIdempotencyKey(IdempotencyError, BadRequest):
-    problem_type = "/problems/invalid-idempotency-key"
+    problem_name = "invalid-idempotency-key"
 
 
 class IdempotencyKeyRequired(IdempotencyError, BadRequest):
-    problem_type = "/problems/idempotency-key-required"
+    problem_name = "idempotency-key-required"
     description = "This endpoint requires an Idempotency-Key header."
 
 
 class MalformedRequestBody(IdempotencyError, BadRequest):
-    problem_type = "/problems/malformed-request-body"
+    problem_name = "malformed-request-body"
 
 
 class RequestBodyTooLarge(IdempotencyError, RequestEntityTooLarge):
-    problem_type = "/problems/request-body-too-large"
+    problem_name = "request-body-too-large"
 
 
 class IdempotencyKeyMismatch(IdempotencyError, UnprocessableEntity):
-    problem_type = "/problems/idempotency-key-reused"
+    problem_name = "idempotency-key-reused"
     description = (
         "This Idempotency-Key was already used with a different request "
         "(method, path or parameters). Use a new key for a new request."
@@ -76,7 +103,7 @@ class IdempotencyKeyMismatch(IdempotencyError, UnprocessableEntity):
 
 
 class RequestInFlight(IdempotencyError, Conflict):
-    problem_type = "/problems/request-in-flight"
+    problem_name = "request-in-flight"
     description = (
         "A request with this Idempotency-Key is still being processed. Retry after it finishes."
     )
@@ -87,7 +114,7 @@ class LockLost(IdempotencyError, Conflict):
     """The request held the key for longer than the lock timeout and another request took it
     over; its work was rolled back so that it cannot happen twice."""
 
-    problem_type = "/problems/lock-lost"
+    problem_name = "lock-lost"
     description = (
         "This request outlived the idempotency lock timeout and a retry took it over; "
         "its changes were rolled back. Retry to get the result."
@@ -96,12 +123,12 @@ class LockLost(IdempotencyError, Conflict):
 
 
 class IdempotencyKeyNotFound(IdempotencyError, NotFound):
-    problem_type = "/problems/idempotency-key-not-found"
+    problem_name = "idempotency-key-not-found"
     description = "No such idempotency key."
 
 
 class DatabaseUnavailable(IdempotencyError, ServiceUnavailable):
-    problem_type = "/problems/database-unavailable"
+    problem_name = "database-unavailable"
     description = "The database is unavailable. The request can be retried with the same key."
     retry_after_seconds = 1
 
@@ -109,7 +136,7 @@ class DatabaseUnavailable(IdempotencyError, ServiceUnavailable):
 class ResponseNotStorable(IdempotencyError, InternalServerError):
     """The view returned a response that cannot be replayed, such as a streamed one."""
 
-    problem_type = "/problems/response-not-storable"
+    problem_name = "response-not-storable"
 
 
 class StageError(RuntimeError):
@@ -127,7 +154,7 @@ class ResponseNotKept(IdempotencyError, Gone):
     ``IDEMPOTENCY_MAX_RESPONSE_SIZE``, so it was sent once and not kept for replay. Neither 409
     nor 5xx, which clients retry: the operation is done and is not run again."""
 
-    problem_type = "/problems/response-not-kept"
+    problem_name = "response-not-kept"
 
     def __init__(self, original_status: int) -> None:
         super().__init__(

@@ -2,7 +2,7 @@
 content types, methods and paths that no well-behaved client sends.
 
 For every request: never a 5xx; every 4xx is ``application/problem+json`` whose ``status`` is the
-HTTP status; what the idempotency layer refuses before the view runs (its own ``/problems/``
+HTTP status; what the idempotency layer refuses before the view runs (its own problem
 types) stores no key; and a 4xx the view itself answers is stored and replayed byte for byte.
 """
 
@@ -26,6 +26,7 @@ from werkzeug.test import TestResponse
 
 from example_app.extensions import db, idempotency
 from example_app.store import MAX_QUANTITY
+from flask_idempotency.config import DEFAULTS
 from tests.reliability.conftest import (
     Figures,
     ServeStorefront,
@@ -38,6 +39,8 @@ from tests.storefront.conftest import new_cart
 
 HEADER = "Idempotency-Key"
 PROBLEM_JSON = "application/problem+json"
+# The idempotency layer's own problem types all start with this (the default base).
+PROBLEMS = str(DEFAULTS["IDEMPOTENCY_PROBLEM_BASE_URL"])
 DEFAULT_MAX_BODY_SIZE = 1024 * 1024
 IDEMPOTENT_ENDPOINTS = frozenset(
     {"store.create_cart", "store.add_line_item", "store.complete_cart"}
@@ -340,7 +343,7 @@ class Prober:
         assert response.mimetype == PROBLEM_JSON, describe(response)
         problem = json.loads(response.data)
         assert problem["status"] == status, describe(response)
-        if str(problem.get("type", "")).startswith("/problems/"):
+        if str(problem.get("type", "")).startswith(PROBLEMS):
             # Refused by the idempotency layer before anything ran: nothing is stored.
             assert stored_key_count(self.app) == keys_before, describe(response)
         elif endpoint_of(self.app, method, path) in IDEMPOTENT_ENDPOINTS:
@@ -408,7 +411,7 @@ def test_any_key_header(
 
     if len(keys) > 1:
         assert response.status_code == 400
-        assert response.json["type"] == "/problems/invalid-idempotency-key"  # type: ignore[index]
+        assert response.json["type"] == PROBLEMS + "invalid-idempotency-key"  # type: ignore[index]
 
 
 @hypothesis_settings
@@ -529,7 +532,7 @@ def assert_too_large(prober: Prober, cart_id: str, body: bytes, key: str, limit:
     assert response.mimetype == PROBLEM_JSON
     problem = json.loads(response.data)
     assert problem["status"] == 413
-    assert problem["type"] == "/problems/request-body-too-large"
+    assert problem["type"] == PROBLEMS + "request-body-too-large"
     assert str(limit) in problem["detail"]
     assert stored_key_count(prober.app) == keys_before
     assert stored_keys_named(prober.app, key) == 0
@@ -615,7 +618,7 @@ def test_a_key_header_sent_twice_to_gunicorn_is_a_400_and_stores_no_key(
 
             assert status == 400, (values, body)
             assert content_type == PROBLEM_JSON
-            assert json.loads(body)["type"] == "/problems/invalid-idempotency-key"
+            assert json.loads(body)["type"] == PROBLEMS + "invalid-idempotency-key"
 
     assert stored_key_count(storefront) == keys_before
     add_figures(figures, requests=len(sent_twice))
