@@ -176,7 +176,7 @@ def _claim(
             return service.initialize_request(
                 client_key.value,
                 fingerprint.method,
-                fingerprint.stored_params(),
+                fingerprint.stored_params(settings.redacted_fields, keep=settings.store_params),
                 fingerprint.path,
                 scope=scope,
                 fingerprint=fingerprint.digest,

@@ -3,23 +3,28 @@
 A key reused for a different request must be refused (422), and the comparison must not be
 fooled by formatting: JSON bodies are compared in canonical form (key order and whitespace do
 not count), form fields and query arguments in sorted order. Bodies of other types are compared
-by their SHA-256 digest, which is all that is stored of them.
+by their SHA-256 digest, which is all that is stored of them. The body is read without taking it
+from the view (see request_body.py), and what is stored of the params leaves out the values of
+sensitive fields (see redaction.py).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
 from flask import Request
+from werkzeug.datastructures import FileStorage, MultiDict
 
 from .errors import MalformedRequestBody
 from .json_storage import is_storable
+from .redaction import redacted, sensitive_name_matcher
+from .request_body import FORM_TYPES, close_files, parse_form_copy, read_body
 
-_FORM_TYPES = frozenset({"multipart/form-data", "application/x-www-form-urlencoded"})
 # JSON nested deeper than this is refused. Parsing and encoding recurse once per level, so a
 # body nested nearly as deep as Python's recursion limit could parse here and then fail, as a
 # 500, where it is encoded for the digest or parsed again by the view, deeper in the stack.
@@ -31,35 +36,33 @@ class RequestFingerprint:
     method: str
     # Percent-encoded, so that any path can be stored as text (a NUL cannot, in PostgreSQL).
     path: str
+    # The real values, secrets included: the digest covers them.
     params: dict[str, Any]
     digest: str
 
-    def stored_params(self) -> dict[str, Any]:
-        """The params as stored in ``request_params``: as they are where every database can
-        store them, otherwise only their digest (the request runs either way)."""
-        if is_storable(self.params):
-            return self.params
-        return {"params_sha256": _canonical_digest(self.params)}
+    def stored_params(self, redacted_fields: Iterable[str], *, keep: bool = True) -> dict[str, Any]:
+        """The params as stored in ``request_params``: each section (query, form, files, json)
+        with the values of fields named like ``redacted_fields`` redacted; where some database
+        could not store that as JSON, only its digest (the request runs either way); nothing,
+        ``{}``, when the params are not to be kept."""
+        if not keep:
+            return {}
+        is_sensitive = sensitive_name_matcher(redacted_fields)
+        kept = {section: redacted(value, is_sensitive) for section, value in self.params.items()}
+        if is_storable(kept):
+            return kept
+        return {"params_sha256": _canonical_digest(kept)}
 
 
 def fingerprint_request(request: Request) -> RequestFingerprint:
     params: dict[str, Any] = {"query": _sorted_multidict(request.args.lists())}
-    if request.mimetype in _FORM_TYPES:
-        # werkzeug names a multipart part without a name None: no fingerprint can hold it.
-        if None in request.form or None in request.files:
-            raise MalformedRequestBody("Every part of the multipart body needs a name.")
-        params["form"] = _sorted_multidict(request.form.lists())
-        if request.files:
-            params["files"] = {
-                name: [_describe_file(upload) for upload in uploads]
-                for name, uploads in sorted(request.files.lists())
-            }
+    body = read_body(request)
+    if request.mimetype in FORM_TYPES:
+        params.update(_form_params(request, body))
     elif request.is_json:
-        params["json"] = _parse_json(request.get_data(cache=True))
-    else:
-        body = request.get_data(cache=True)
-        if body:
-            params["body_sha256"] = hashlib.sha256(body).hexdigest()
+        params["json"] = _parse_json(body or b"")
+    elif body:
+        params["body_sha256"] = hashlib.sha256(body).hexdigest()
     path = quote(request.path, safe="/!$&'()*+,;=:@-._~%")
     return RequestFingerprint(
         method=request.method,
@@ -83,7 +86,31 @@ def _sorted_multidict(items: Any) -> dict[str, list[str]]:
     return {name: list(values) for name, values in sorted(items)}
 
 
-def _describe_file(upload: Any) -> dict[str, Any]:
+def _form_params(request: Request, body: bytes | None) -> dict[str, Any]:
+    if body is None:
+        # Parsed before the view was reached: werkzeug's parse is all there is to read.
+        return _describe_form(request.form, request.files)
+    form, files = parse_form_copy(request, body)
+    try:
+        return _describe_form(form, files)
+    finally:
+        close_files(files)
+
+
+def _describe_form(form: MultiDict[str, str], files: MultiDict[str, FileStorage]) -> dict[str, Any]:
+    # werkzeug names a multipart part without a name None: no fingerprint can hold it.
+    if None in form or None in files:
+        raise MalformedRequestBody("Every part of the multipart body needs a name.")
+    params: dict[str, Any] = {"form": _sorted_multidict(form.lists())}
+    if files:
+        params["files"] = {
+            name: [_describe_file(upload) for upload in uploads]
+            for name, uploads in sorted(files.lists())
+        }
+    return params
+
+
+def _describe_file(upload: FileStorage) -> dict[str, Any]:
     content = upload.stream.read()
     upload.stream.seek(0)
     return {"filename": upload.filename, "sha256": hashlib.sha256(content).hexdigest()}
