@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections import Counter
+from collections.abc import Iterable
 from typing import Any
 
 from flask import Flask
@@ -36,6 +38,37 @@ class Shop:
         return self.call(
             "POST", f"/store/carts/{cart_id}/complete", headers={"Idempotency-Key": key, **headers}
         )
+
+
+def outcomes(replies: Iterable[Reply]) -> Counter[str | int]:
+    """How many replies had each status, replays counted apart, for failure messages."""
+    return Counter("replayed" if reply.replayed else reply.status for reply in replies)
+
+
+def the_one_original(replies: list[Reply], status: int = 200) -> Reply:
+    """Of the replies to duplicates of one request sent at once, the one that ran the view.
+
+    Every other reply is a 409 problem (it arrived while the original was in flight) or a replay
+    of the original's status and bytes (it arrived after). Which of the two each duplicate gets
+    depends on how the machine schedules them, so that is not asserted; that exactly one ran
+    and every other answer is one of those two is."""
+    ran = [reply for reply in replies if not reply.replayed and reply.status != 409]
+    assert len(ran) == 1 and ran[0].status == status, outcomes(replies)
+    [original] = ran
+    for reply in replies:
+        if reply.replayed:
+            assert (reply.status, reply.body) == (original.status, original.body), reply
+        elif reply is not original:
+            assert_in_flight(reply)
+    return original
+
+
+def assert_in_flight(reply: Reply) -> None:
+    """A 409 that says the key is held by a request in flight, and when to retry."""
+    assert reply.status == 409, reply
+    assert reply.headers["Content-Type"] == "application/problem+json", reply
+    assert b"request-in-flight" in reply.body, reply
+    assert int(reply.headers["Retry-After"]) >= 1, reply
 
 
 def duplicated_effects(app: Flask, cart_ids: list[str]) -> int:

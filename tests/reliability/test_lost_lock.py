@@ -9,17 +9,29 @@ from concurrent.futures import ThreadPoolExecutor
 from flask import Flask
 
 from tests.reliability.conftest import Figures, ServeStorefront, add_figures, scaled
-from tests.reliability.shop_client import Shop, duplicated_effects, locks_left, orders_of
+from tests.reliability.shop_client import (
+    Shop,
+    assert_in_flight,
+    duplicated_effects,
+    locks_left,
+    orders_of,
+)
 
 LOCK_TIMEOUT = 1
+# The slow request sleeps inside its payment stage for this long: the lock lapses after one
+# second of it, and retries have the rest to take the key over.
+SLOW_STAGE = 4 * LOCK_TIMEOUT
+# Far beyond what any step takes on a loaded machine; it only bounds a test failing anyway.
+PATIENCE = 60
 
 
 def test_a_request_that_outlives_its_lock_is_taken_over_and_cannot_commit(
-    storefront: Flask, serve_storefront: ServeStorefront, database_kind: str, figures: Figures
+    storefront: Flask, serve_storefront: ServeStorefront, figures: Figures
 ) -> None:
     rounds = scaled(2, 10)
     cart_ids: list[str] = []
     requests = 0
+    takeovers = 0
     with serve_storefront(IDEMPOTENCY_LOCK_TIMEOUT=LOCK_TIMEOUT) as server:
         shop = Shop(server.port)
         for number in range(rounds):
@@ -27,32 +39,37 @@ def test_a_request_that_outlives_its_lock_is_taken_over_and_cannot_commit(
             cart_ids.append(cart_id)
             key = f"slow-{number}"
             with ThreadPoolExecutor(1) as pool:
-                # Sleeps inside payment_authorized for three lock timeouts.
                 slow = pool.submit(
-                    shop.complete, cart_id, key, **{"X-Storefront-Delay": str(3 * LOCK_TIMEOUT)}
+                    shop.complete, cart_id, key, **{"X-Storefront-Delay": str(SLOW_STAGE)}
                 )
                 # Start retrying only once the slow request holds the key, inside its
                 # payment stage (its tax lines have committed).
-                deadline = time.monotonic() + 10 * LOCK_TIMEOUT
+                deadline = time.monotonic() + PATIENCE
                 while shop.call("GET", f"/admin/carts/{cart_id}/audit").json()["tax_lines"] != 1:
                     assert time.monotonic() < deadline, "the slow request never got going"
                     time.sleep(0.02)
                 while True:
                     takeover = shop.complete(cart_id, key)
                     requests += 1
-                    if takeover.status != 409 or time.monotonic() > deadline:
+                    if takeover.status != 409:
                         break
+                    assert_in_flight(takeover)
+                    assert time.monotonic() < deadline, "the key was never taken over"
                     time.sleep(0.1)
                 late = slow.result()
             requests += 4
 
             assert takeover.status == 200, takeover
-            if database_kind == "sqlite":
-                # One writer: the retry's claim waits until the slow request commits a stage.
-                # It may then take the key over (the slow one's last step is refused), or find
-                # the slow one already finished and replay its order.
-                assert late.status == 409 or (late.status == 200 and late.body == takeover.body)
+            if takeover.replayed:
+                # The slow request finished before a retry found its lock lapsed: a machine
+                # loaded enough to delay every retry for seconds, or SQLite, where the retry's
+                # claim waits for the single writer the slow stage holds. It committed, once.
+                assert late.status == 200 and not late.replayed, late
+                assert takeover.body == late.body
             else:
+                # The retry took the key over and did the work: the slow request's late
+                # commit was refused and rolled back.
+                takeovers += 1
                 assert late.status == 409, late
                 assert late.headers["Content-Type"] == "application/problem+json"
                 assert b"lock-lost" in late.body
@@ -60,6 +77,8 @@ def test_a_request_that_outlives_its_lock_is_taken_over_and_cannot_commit(
             assert replay.replayed and replay.body == takeover.body
             assert orders_of(storefront, cart_id) == 1
 
+    # Which way each round went depends on scheduling; say it, to show what the run tried.
+    print(f"\nlost lock: {takeovers} of {rounds} slow requests taken over")
     effects = duplicated_effects(storefront, cart_ids)
     assert effects == 0
     assert locks_left(storefront) == 0

@@ -19,6 +19,11 @@ from tests.reliability.shop_client import Reply, Shop, duplicated_effects, locks
 
 STAGES = ("tax_lines_created", "payment_authorized", "finished")
 PRODUCTS = ("prod_tshirt", "prod_hoodie", "prod_mug")
+# Orders the load must have completed for its verdict to mean something. A loaded machine gets
+# through fewer in the time given, so the load goes on past its time until it has them...
+MINIMUM_ORDERS = 11
+# ...for at most this much longer, which only a failing run needs.
+PATIENCE = 60
 
 
 @dataclass
@@ -31,6 +36,12 @@ class Load:
     completed: dict[str, tuple[str, bytes]] = field(default_factory=dict)
     requests: int = 0
     unexpected: Counter[str] = field(default_factory=Counter)
+
+    def done(self) -> bool:
+        now = time.monotonic()
+        with self.lock:
+            enough = len(self.completed) >= MINIMUM_ORDERS
+        return now >= self.deadline + (0 if enough else PATIENCE)
 
     def send(self, reply: Reply) -> Reply:
         with self.lock:
@@ -118,18 +129,20 @@ def test_mixed_load_leaves_no_duplicate_no_lost_key_and_no_lock(
 ) -> None:
     seconds = scaled(8, 60)
     with serve_storefront(IDEMPOTENCY_LOCK_TIMEOUT=10) as server:
-        load = Load(Shop(server.port), time.monotonic() + seconds)
+        started = time.monotonic()
+        load = Load(Shop(server.port), started + seconds)
 
         def client(number: int) -> None:
             rng = random.Random(number)
             sequence = 0
-            while time.monotonic() < load.deadline:
+            while not load.done():
                 sequence += 1
                 action = rng.choices(ACTIONS, WEIGHTS)[0]
                 action(load, rng, f"soak-{number}-{sequence}")
 
         with ThreadPoolExecutor(8) as pool:
             list(pool.map(client, range(8)))
+        elapsed = time.monotonic() - started
 
         # Every key that completed still replays exactly what it first answered.
         lost = 0
@@ -139,7 +152,7 @@ def test_mixed_load_leaves_no_duplicate_no_lost_key_and_no_lock(
 
     effects = duplicated_effects(storefront, load.carts)
     locks = locks_left(storefront)
-    print(f"\nsoak: {load.requests} requests in {seconds} s, {len(load.completed)} orders")
+    print(f"\nsoak: {load.requests} requests in {elapsed:.0f} s, {len(load.completed)} orders")
     add_figures(
         figures,
         requests=load.requests,
@@ -149,4 +162,4 @@ def test_mixed_load_leaves_no_duplicate_no_lost_key_and_no_lock(
     )
     assert load.unexpected == Counter()
     assert (effects, lost, locks) == (0, 0, 0)
-    assert len(load.completed) > 10
+    assert len(load.completed) >= MINIMUM_ORDERS
