@@ -67,13 +67,12 @@ def test_a_lock_wait_timeout_at_the_claim_is_a_503_and_the_retry_replays(
     )
     client = app.test_client()
     original = client.post("/charges", **REQUEST)
-    with app.app_context():
-        # Another transaction holds the key's row, as a long-running maintenance job might.
-        with db.engine.connect() as holder:
-            model = idempotency.model
-            holder.execute(sa.select(model.id).with_for_update()).all()
+    # Another transaction holds the key's row, as a long-running maintenance job might.
+    with app.app_context(), db.engine.connect() as holder:
+        model = idempotency.model
+        holder.execute(sa.select(model.id).with_for_update()).all()
 
-            blocked = client.post("/charges", **REQUEST)
+        blocked = client.post("/charges", **REQUEST)
 
     assert original.status_code == 201
     assert blocked.status_code == 503
@@ -124,9 +123,8 @@ def test_an_error_in_the_claim_is_a_500_whose_log_holds_no_key_scope_or_params(
 ) -> None:
     # The app does not hide parameters: the extension must not rely on it.
     app = make_app()
-    with app.app_context():
-        with db.engine.begin() as connection:
-            connection.exec_driver_sql(refuse_new_keys(database_kind))
+    with app.app_context(), db.engine.begin() as connection:
+        connection.exec_driver_sql(refuse_new_keys(database_kind))
 
     response = app.test_client().post("/charges", **REQUEST)
 
