@@ -29,6 +29,11 @@ STAGES = ("reserved", "charged", "shipped")
 COMMITS = ("charged", "finish")
 
 
+def committed_before(at: str) -> tuple[str, ...]:
+    """The stages committed before the COMMIT that fails at ``at``."""
+    return STAGES[: STAGES.index(at)] if at in STAGES else STAGES
+
+
 class Interference:
     """Does something to the database from outside the request, once: when the view reaches
     the chosen point, at the COMMIT that follows it (after the key's update was sent)."""
@@ -184,7 +189,7 @@ def test_a_failed_commit_without_retries_left_is_a_503_with_the_key_released_whe
     assert interference.fired
     assert failed.status_code == 503
     assert failed.mimetype == "application/problem+json"
-    committed = STAGES[: STAGES.index(interference.at)] if interference.at in STAGES else STAGES
+    committed = committed_before(interference.at)
     assert effects(app, "o1") == {name: 1 for name in committed}
     [key] = stored_keys(app)
     assert key.completed_stages == list(committed)
@@ -246,7 +251,7 @@ def test_a_connection_killed_at_commit_is_a_503_and_the_retry_does_everything_on
 
     assert interference.fired
     assert failed.status_code == 503
-    committed = STAGES[: STAGES.index(at)] if at in STAGES else STAGES
+    committed = committed_before(at)
     assert effects(app, "o1") == {name: 1 for name in committed}
     [key] = stored_keys(app)
     assert key.completed_stages == list(committed)

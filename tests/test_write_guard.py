@@ -141,6 +141,13 @@ REFUSED_BY_MARIADB = {
 EVERYWHERE = sorted(set(WRITES) - POSTGRESQL_ONLY)
 
 
+def seed_a_row(app: Flask) -> None:
+    """A row for the writes to change, committed before any request."""
+    with app.app_context():
+        db.session.add(Effect(order_ref=REF, stage="seeded"))
+        db.session.commit()
+
+
 def rows(app: Flask) -> list[str]:
     with app.app_context():
         return sorted(db.session.scalars(select(Effect.stage).where(Effect.order_ref == REF)))
@@ -252,9 +259,7 @@ def runs_on(database_kind: str, form: str) -> bool:
 def test_a_write_before_a_stage_outside_any_stage_is_counted_and_the_stage_raises(
     app: Flask, client: FlaskClient, database_kind: str, form: str, stage_errors: list[StageError]
 ) -> None:
-    with app.app_context():
-        db.session.add(Effect(order_ref=REF, stage="seeded"))
-        db.session.commit()
+    seed_a_row(app)
 
     @app.post("/unstaged/<form>")
     @idempotent
@@ -278,9 +283,7 @@ def test_a_write_before_a_stage_outside_any_stage_is_counted_and_the_stage_raise
 def test_a_write_that_begins_with_with_rolls_back_with_its_failed_stage(
     app: Flask, client: FlaskClient, database_kind: str, form: str
 ) -> None:
-    with app.app_context():
-        db.session.add(Effect(order_ref=REF, stage="seeded"))
-        db.session.commit()
+    seed_a_row(app)
 
     @app.post("/fails/<form>")
     @idempotent
