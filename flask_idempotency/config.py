@@ -6,7 +6,7 @@ The defaults live here and nowhere else; ``Idempotency.init_app`` applies them w
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -47,6 +47,10 @@ DEFAULTS: Mapping[str, Any] = {
     # Largest request body, in bytes, an idempotent view accepts (413 above it); the body is
     # read whole to fingerprint it. None leaves only Flask's MAX_CONTENT_LENGTH.
     "IDEMPOTENCY_MAX_BODY_SIZE": 1024 * 1024,
+    # Response statuses that are not stored: the view's uncommitted writes roll back, the key is
+    # released at its last committed stage, and a retry runs again. For answers that mean
+    # "come back later" (a 409 while something else finishes, a 503); empty stores every answer.
+    "IDEMPOTENCY_UNSTORED_STATUSES": (),
     # Largest response body, in bytes, kept for replay. A larger response is still sent and its
     # work committed; a retry learns that the operation completed, not its body.
     "IDEMPOTENCY_MAX_RESPONSE_SIZE": 1024 * 1024,
@@ -90,6 +94,7 @@ class Settings:
     table_name: str
     database_retries: int
     max_body_size: int | None
+    unstored_statuses: frozenset[int]
     max_response_size: int
     redacted_fields: tuple[str, ...]
     store_params: bool
@@ -118,12 +123,24 @@ class Settings:
                 if config["IDEMPOTENCY_MAX_BODY_SIZE"] is None
                 else _count(config, "IDEMPOTENCY_MAX_BODY_SIZE", minimum=1)
             ),
+            unstored_statuses=_statuses(config, "IDEMPOTENCY_UNSTORED_STATUSES"),
             max_response_size=_count(config, "IDEMPOTENCY_MAX_RESPONSE_SIZE", minimum=0),
             redacted_fields=_names(config, "IDEMPOTENCY_REDACTED_FIELDS"),
             store_params=_flag(config, "IDEMPOTENCY_STORE_PARAMS"),
             problem_base_url=_string(config, "IDEMPOTENCY_PROBLEM_BASE_URL"),
             purge_batch_size=_count(config, "IDEMPOTENCY_PURGE_BATCH_SIZE", minimum=1),
         )
+
+
+def _statuses(config: Mapping[str, Any], name: str) -> frozenset[int]:
+    value = config[name]
+    if isinstance(value, str | bytes) or not isinstance(value, Iterable):
+        raise TypeError(f"{name} must be a list of HTTP status codes, not {value!r}")
+    statuses = list(value)
+    for status in statuses:
+        if isinstance(status, bool) or not isinstance(status, int) or not 100 <= status <= 599:
+            raise ValueError(f"{name} must hold HTTP status codes (100-599), not {status!r}")
+    return frozenset(statuses)
 
 
 def _names(config: Mapping[str, Any], name: str) -> tuple[str, ...]:

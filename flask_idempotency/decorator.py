@@ -216,6 +216,10 @@ def _run_holding(
         while True:
             try:
                 response = _call_view(view, args, kwargs)
+                if response.status_code in settings.unstored_statuses:
+                    # "Come back later": nothing of this attempt is kept, and the retry runs.
+                    service.release(key)
+                    return response
                 stored = StoredResponse.capture(response, settings.stored_headers)
                 service.finish(key, stored.values())
                 return response
