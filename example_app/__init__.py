@@ -1,4 +1,5 @@
-"""A small storefront that completes carts in recovery-point stages with flask-idempotency."""
+"""A small storefront speaking Medusa's v1 store API, completing carts in recovery-point
+stages with flask-idempotency."""
 
 from __future__ import annotations
 
@@ -16,6 +17,8 @@ from .seed import seed_command
 from .store import store
 
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
+LOCK_TIMEOUT_SECONDS = 5
+UNSTORED_STATUSES = [409, *range(500, 600)]
 
 
 def create_app(test_config: dict[str, Any] | None = None) -> Flask:
@@ -28,6 +31,13 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         STOREFRONT_FAULTS=False,
         # Shoppers are told apart by their Authorization header (see the README's Scope).
         IDEMPOTENCY_SCOPE="authorization",
+        # The stages take milliseconds. A key whose worker was killed is free again after
+        # this, well within what Medusa's client waits over its retries (maxRetries 4:
+        # 0.5 + 1.5 + 3.5 + 7.5 s), so its last retry resumes the work.
+        IDEMPOTENCY_LOCK_TIMEOUT=LOCK_TIMEOUT_SECONDS,
+        # "Come back later" is not an answer to keep: a 409 because the cart is being
+        # completed, and any 5xx, release the key, and the client's retry runs again.
+        IDEMPOTENCY_UNSTORED_STATUSES=UNSTORED_STATUSES,
     )
     app.config.from_prefixed_env()
     if test_config:
