@@ -1,25 +1,28 @@
-"""Claiming a key in one atomic statement.
+"""Claiming a key, in statements built once per table and dialect.
 
 A claim inserts the key already locked, or locks an existing key that may be worked on: one
 that is unlocked and unfinished with the same fingerprint (a retry resuming), one whose lock is
 older than the lock timeout (a dead holder), or one that has expired (it starts afresh). Every
-claim writes a new ``lock_token``; the statement hands back the row either way, so the caller
-learns from the token whether it holds the key and otherwise what state the key is in, with no
-second round trip where the dialect allows:
+claim writes a new ``lock_token``, so the caller learns from the token in the row it gets back
+whether it holds the key, and otherwise what state the key is in. A replay must cost no more
+than one indexed read, so a key that may not be claimed is only read, never locked:
 
-- PostgreSQL: ``INSERT ... ON CONFLICT DO UPDATE ... WHERE`` inside a CTE, unioned with a plain
-  read of the row for when the ``WHERE`` refused it.
-- MariaDB/MySQL: ``INSERT ... ON DUPLICATE KEY UPDATE`` with conditional assignments, which
-  always returns the row (MariaDB 10.5+ ``RETURNING``).
-- SQLite: ``INSERT ... ON CONFLICT DO UPDATE ... WHERE ... RETURNING``, followed by a read of
-  the row when the ``WHERE`` refused it.
+- PostgreSQL: one statement. A CTE reads the key; an ``INSERT ... SELECT ... ON CONFLICT DO
+  UPDATE ... WHERE`` in a second CTE runs only when the key is absent or claimable; the result
+  is the claimed row, or else the row as read.
+- MariaDB and SQLite: a plain read of the key first, with the database's verdict on whether it
+  may be claimed; then, only when it is absent or claimable, ``INSERT ... ON DUPLICATE KEY
+  UPDATE ... RETURNING`` (MariaDB 10.5+) or ``INSERT ... ON CONFLICT DO UPDATE ... WHERE ...
+  RETURNING`` (SQLite).
+
+Statements are built once with bound parameters (see ``CLAIM_PARAMETERS``) and every time in
+them is the database's (see database_clock.py); SQLAlchemy then compiles each once.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import (
@@ -27,60 +30,60 @@ from sqlalchemy import (
     Executable,
     Table,
     and_,
+    bindparam,
     case,
     exists,
     literal,
     null,
     or_,
     select,
+    true,
 )
 from sqlalchemy.dialects import mysql, postgresql, sqlite
 
-from .database_clock import database_now
+from .database_clock import DatabaseClock
 from .model import STARTED
 
-
-@dataclass(frozen=True)
-class ClaimRequest:
-    scope: str
-    idempotency_key: str
-    request_method: str
-    request_params: Any
-    request_path: str
-    fingerprint: str
-    lock_token: str
-    lock_timeout: timedelta
-    key_ttl: timedelta
-    # Whose clock and SQL the statement speaks: times come from the database (database_clock).
-    dialect_name: str
-
-    def new_row(self) -> dict[str, Any]:
-        now = database_now(self.dialect_name)
-        return {
-            "scope": self.scope,
-            "idempotency_key": self.idempotency_key,
-            "created_at": now,
-            "expires_at": database_now(self.dialect_name, self.key_ttl),
-            "locked_at": now,
-            "lock_token": self.lock_token,
-            "request_method": self.request_method,
-            "request_params": self.request_params,
-            "request_path": self.request_path,
-            "fingerprint": self.fingerprint,
-            "recovery_point": STARTED,
-            "completed_stages": [],
-            "response_code": None,
-            "response_body": None,
-            "response_bytes": None,
-            "response_headers": None,
-        }
+# The parameters a claim is run with; "ttl" and "stale" are clock offsets (DatabaseClock.offset):
+# the key's time to live, and minus the lock timeout.
+CLAIM_PARAMETERS = (
+    "scope",
+    "idempotency_key",
+    "request_method",
+    "request_params",
+    "request_path",
+    "fingerprint",
+    "lock_token",
+    "ttl",
+    "stale",
+)
+# The label of the read's verdict: may this key be claimed now?
+CLAIMABLE = "claimable"
 
 
 @dataclass(frozen=True)
-class ClaimStatement:
-    statement: Executable
-    # True when the statement may return no row and the row must then be read separately.
-    may_need_read: bool
+class ClaimStatements:
+    """What claiming a key takes on one dialect."""
+
+    # Returns the key's row after the claim: claimed (its lock_token is the caller's) or not.
+    claim: Executable
+    # Where set, runs first: the key's row with its CLAIMABLE verdict; the claim runs only when
+    # the key is absent or claimable. PostgreSQL's claim reads for itself.
+    read: Executable | None
+    # True when the claim may return no row (SQLite's upsert whose WHERE refused the row in a
+    # race): the read then tells what the key is.
+    may_return_nothing: bool
+
+
+def claim_statements(table: Table, dialect_name: str) -> ClaimStatements:
+    clock = DatabaseClock(dialect_name)
+    if dialect_name == "postgresql":
+        return ClaimStatements(_postgresql(table, clock), read=None, may_return_nothing=True)
+    if dialect_name in ("mysql", "mariadb"):
+        return ClaimStatements(_mysql(table, clock), _read(table, clock), may_return_nothing=False)
+    if dialect_name == "sqlite":
+        return ClaimStatements(_sqlite(table, clock), _read(table, clock), may_return_nothing=True)
+    raise NotImplementedError(f"flask-idempotency does not support the {dialect_name} dialect")
 
 
 # Columns a claim sets anew when the key has expired; the lock columns are set on every claim.
@@ -96,97 +99,118 @@ _RESET_COLUMNS = (
     "response_body",
     "response_bytes",
     "response_headers",
+    "response_kept",
 )
 
 
-def claim_statement(table: Table, claim: ClaimRequest) -> ClaimStatement:
-    dialect_name = claim.dialect_name
-    if dialect_name == "postgresql":
-        return ClaimStatement(_postgresql(table, claim), may_need_read=False)
-    if dialect_name in ("mysql", "mariadb"):
-        return ClaimStatement(_mysql(table, claim), may_need_read=False)
-    if dialect_name == "sqlite":
-        return ClaimStatement(_sqlite(table, claim), may_need_read=True)
-    raise NotImplementedError(f"flask-idempotency does not support the {dialect_name} dialect")
+def _new_row(table: Table, clock: DatabaseClock) -> dict[str, ColumnElement[Any]]:
+    """The values of a newly claimed key, as bound parameters and the database's clock."""
+
+    def parameter(name: str) -> ColumnElement[Any]:
+        return bindparam(name, type_=table.c[name].type)
+
+    now = clock.now()
+    return {
+        "scope": parameter("scope"),
+        "idempotency_key": parameter("idempotency_key"),
+        "created_at": now,
+        "expires_at": clock.later("ttl"),
+        "locked_at": now,
+        "lock_token": parameter("lock_token"),
+        "request_method": parameter("request_method"),
+        "request_params": parameter("request_params"),
+        "request_path": parameter("request_path"),
+        "fingerprint": parameter("fingerprint"),
+        "recovery_point": literal(STARTED, table.c.recovery_point.type),
+        "completed_stages": literal([], table.c.completed_stages.type),
+        "response_code": null(),
+        "response_body": null(),
+        "response_bytes": null(),
+        "response_headers": null(),
+        "response_kept": true(),
+    }
 
 
-def read_statement(table: Table, claim: ClaimRequest) -> Executable:
-    return select(*table.c).where(*_identifies(table, claim))
-
-
-def _identifies(table: Table, claim: ClaimRequest) -> Sequence[ColumnElement[bool]]:
-    return (table.c.scope == claim.scope, table.c.idempotency_key == claim.idempotency_key)
-
-
-def _expired(table: Table, claim: ClaimRequest) -> ColumnElement[bool]:
-    return table.c.expires_at <= database_now(claim.dialect_name)
-
-
-def _claimable(table: Table, claim: ClaimRequest) -> ColumnElement[bool]:
-    stale_before = database_now(claim.dialect_name, -claim.lock_timeout)
-    lock_free = or_(table.c.locked_at.is_(None), table.c.locked_at < stale_before)
-    resumable = and_(
-        ~_expired(table, claim),
-        table.c.response_code.is_(None),
-        table.c.fingerprint == claim.fingerprint,
+def _identifies(table: Table) -> Sequence[ColumnElement[bool]]:
+    return (
+        table.c.scope == bindparam("scope", type_=table.c.scope.type),
+        table.c.idempotency_key == bindparam("idempotency_key", type_=table.c.idempotency_key.type),
     )
-    return and_(lock_free, or_(_expired(table, claim), resumable))
 
 
-def _new_value(table: Table, claim: ClaimRequest, column: str) -> ColumnElement[Any]:
-    value = claim.new_row()[column]
-    if value is None:
-        return null()
-    if isinstance(value, ColumnElement):
-        return value
-    return literal(value, table.c[column].type)
+def _expired(columns: Any, clock: DatabaseClock) -> ColumnElement[bool]:
+    return columns.expires_at <= clock.now()  # type: ignore[no-any-return]
 
 
-def _upsert_assignments(table: Table, claim: ClaimRequest) -> dict[str, ColumnElement[Any]]:
-    # PostgreSQL and SQLite evaluate every assignment against the row as it was.
-    expired = _expired(table, claim)
+def _claimable(columns: Any, clock: DatabaseClock) -> ColumnElement[bool]:
+    """Whether the key whose columns these are may be claimed now."""
+    lock_free = or_(columns.locked_at.is_(None), columns.locked_at < clock.later("stale"))
+    resumable = and_(
+        ~_expired(columns, clock),
+        columns.response_code.is_(None),
+        columns.fingerprint == bindparam("fingerprint", type_=columns.fingerprint.type),
+    )
+    return and_(lock_free, or_(_expired(columns, clock), resumable))
+
+
+def _read(table: Table, clock: DatabaseClock) -> Executable:
+    return select(*table.c, _claimable(table.c, clock).label(CLAIMABLE)).where(*_identifies(table))
+
+
+def _assignments(
+    table: Table, proposed: Any, clock: DatabaseClock
+) -> dict[str, ColumnElement[Any]]:
+    """For PostgreSQL and SQLite, which evaluate every assignment against the row as it was:
+    the lock always, the rest only when the key had expired."""
+    expired = _expired(table.c, clock)
     assignments: dict[str, ColumnElement[Any]] = {
-        "lock_token": literal(claim.lock_token),
-        "locked_at": _new_value(table, claim, "locked_at"),
-        "expires_at": case(
-            (expired, _new_value(table, claim, "expires_at")), else_=table.c.expires_at
-        ),
+        "lock_token": proposed.lock_token,
+        "locked_at": proposed.locked_at,
+        "expires_at": case((expired, proposed.expires_at), else_=table.c.expires_at),
     }
     for column in _RESET_COLUMNS:
-        assignments[column] = case(
-            (expired, _new_value(table, claim, column)), else_=table.c[column]
-        )
+        assignments[column] = case((expired, proposed[column]), else_=table.c[column])
     return assignments
 
 
-def _postgresql(table: Table, claim: ClaimRequest) -> Executable:
-    upsert = postgresql.insert(table).values(claim.new_row())
+def _postgresql(table: Table, clock: DatabaseClock) -> Executable:
+    existing = select(*table.c).where(*_identifies(table)).cte("existing")
+    new_row = _new_row(table, clock)
+    absent_or_claimable = or_(
+        ~exists(select(existing.c.id)),
+        exists(select(existing.c.id).where(_claimable(existing.c, clock))),
+    )
+    proposed = select(*(value.label(name) for name, value in new_row.items())).where(
+        absent_or_claimable
+    )
+    upsert = postgresql.insert(table).from_select(list(new_row), proposed)
     claimed = (
         upsert.on_conflict_do_update(
             index_elements=[table.c.scope, table.c.idempotency_key],
-            set_=_upsert_assignments(table, claim),
-            where=_claimable(table, claim),
+            set_=_assignments(table, upsert.excluded, clock),
+            where=_claimable(table.c, clock),
         )
         .returning(*table.c)
         .cte("claimed")
     )
-    # When the WHERE refuses the row, the CTE is empty and the plain read supplies the row.
-    # That read sees the statement's snapshot, so in the rare race where the row was committed
-    # after the snapshot it finds nothing, and the caller runs the claim again.
-    unclaimed = select(*table.c).where(*_identifies(table, claim), ~exists(select(claimed.c.id)))
+    # When the key may not be claimed, the insert has no row to insert and locks nothing: the
+    # statement is a read. When it was absent from this statement's snapshot but committed by
+    # another request meanwhile, the conflict clause sees it: claimed if claimable, and
+    # otherwise the statement returns no row and the caller runs it again.
+    unclaimed = select(*existing.c).where(~exists(select(claimed.c.id)))
     return select(*claimed.c).union_all(unclaimed)
 
 
-def _sqlite(table: Table, claim: ClaimRequest) -> Executable:
-    upsert = sqlite.insert(table).values(claim.new_row())
+def _sqlite(table: Table, clock: DatabaseClock) -> Executable:
+    upsert = sqlite.insert(table).values(_new_row(table, clock))
     return upsert.on_conflict_do_update(
         index_elements=[table.c.scope, table.c.idempotency_key],
-        set_=_upsert_assignments(table, claim),
-        where=_claimable(table, claim),
+        set_=_assignments(table, upsert.excluded, clock),
+        where=_claimable(table.c, clock),
     ).returning(*table.c)
 
 
-def _mysql(table: Table, claim: ClaimRequest) -> Executable:
+def _mysql(table: Table, clock: DatabaseClock) -> Executable:
     # By default MariaDB evaluates ON DUPLICATE KEY UPDATE assignments left to right, each
     # seeing the ones before it; under sql_mode=SIMULTANEOUS_ASSIGNMENT each sees the row as it
     # was. The statement must mean the same either way. The lock token is assigned first, from
@@ -196,27 +220,18 @@ def _mysql(table: Table, claim: ClaimRequest) -> Executable:
     # left-to-right mode, when the key was taken, the first half is true, and when it was not,
     # nothing earlier changed, so the second half still reads the row as it was. expires_at
     # comes last because the others ask whether the row had expired.
-    taken = or_(table.c.lock_token == claim.lock_token, _claimable(table, claim))
-    restart = and_(taken, _expired(table, claim))
+    upsert = mysql.insert(table).values(_new_row(table, clock))
+    proposed = upsert.inserted
+    token = bindparam("lock_token", type_=table.c.lock_token.type)
+    taken = or_(table.c.lock_token == token, _claimable(table.c, clock))
+    restart = and_(taken, _expired(table.c, clock))
     assignments: list[tuple[str, ColumnElement[Any]]] = [
-        (
-            "lock_token",
-            case((_claimable(table, claim), literal(claim.lock_token)), else_=table.c.lock_token),
-        ),
-        (
-            "locked_at",
-            case((taken, _new_value(table, claim, "locked_at")), else_=table.c.locked_at),
-        ),
+        ("lock_token", case((_claimable(table.c, clock), token), else_=table.c.lock_token)),
+        ("locked_at", case((taken, proposed.locked_at), else_=table.c.locked_at)),
     ]
     for column in _RESET_COLUMNS:
-        assignments.append(
-            (column, case((restart, _new_value(table, claim, column)), else_=table.c[column]))
-        )
+        assignments.append((column, case((restart, proposed[column]), else_=table.c[column])))
     assignments.append(
-        (
-            "expires_at",
-            case((restart, _new_value(table, claim, "expires_at")), else_=table.c.expires_at),
-        )
+        ("expires_at", case((restart, proposed.expires_at), else_=table.c.expires_at))
     )
-    upsert = mysql.insert(table).values(claim.new_row())
     return upsert.on_duplicate_key_update(assignments).returning(*table.c)

@@ -23,9 +23,9 @@ from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy import ColumnElement, Row, Table, delete, or_, select, update
 from sqlalchemy.orm import Session, make_transient_to_detached
 
-from .claim import ClaimRequest, claim_statement, read_statement
+from .claim import CLAIMABLE, ClaimStatements, claim_statements
 from .config import Settings
-from .database_clock import database_now
+from .database_clock import DatabaseClock
 from .errors import (
     IdempotencyKeyMismatch,
     IdempotencyKeyNotFound,
@@ -70,6 +70,8 @@ class IdempotencyKeyService:
         self.db = db
         self.model = model
         self.settings = settings
+        # Built on first use per dialect (the engine is the app's to make), then reused.
+        self._claim_statements: dict[str, ClaimStatements] = {}
 
     @property
     def session(self) -> Session:
@@ -79,8 +81,16 @@ class IdempotencyKeyService:
     def table(self) -> Table:
         return self.model.__table__  # type: ignore[attr-defined, no-any-return]
 
+    @property
+    def clock(self) -> DatabaseClock:
+        return DatabaseClock(self.session.get_bind().dialect.name)
+
     def _now(self, offset: timedelta = timedelta(0)) -> ColumnElement[Any]:
-        return database_now(self.session.get_bind().dialect.name, offset)
+        """The database's time plus ``offset``, for statements made per call (not the hot
+        path)."""
+        if not offset:
+            return self.clock.now()
+        return self.clock.later_by(offset.total_seconds())
 
     def commit(self) -> None:
         """Commit the session's transaction on the extension's behalf."""
@@ -121,24 +131,24 @@ class IdempotencyKeyService:
         Raises ``IdempotencyKeyMismatch`` (422) when the key was used for another request and
         ``RequestInFlight`` (409) while another request holds it.
         """
-        claim = ClaimRequest(
-            scope=scope,
-            idempotency_key=header_key or str(uuid.uuid4()),
-            request_method=method,
-            request_params=params,
-            request_path=path,
-            fingerprint=fingerprint or digest_of(method, path, params),
-            lock_token=uuid.uuid4().hex,
-            lock_timeout=timedelta(seconds=self.settings.lock_timeout),
-            key_ttl=timedelta(seconds=self.settings.key_ttl),
-            dialect_name=self.session.get_bind().dialect.name,
-        )
-        key = self._snapshot(self._claim_row(claim))
-        if key.lock_token == claim.lock_token:
+        clock = self.clock
+        claim = {
+            "scope": scope,
+            "idempotency_key": header_key or str(uuid.uuid4()),
+            "request_method": method,
+            "request_params": params,
+            "request_path": path,
+            "fingerprint": fingerprint or digest_of(method, path, params),
+            "lock_token": uuid.uuid4().hex,
+            "ttl": clock.offset(self.settings.key_ttl),
+            "stale": clock.offset(-self.settings.lock_timeout),
+        }
+        key = self._snapshot(self._claim_row(clock.dialect_name, claim))
+        if key.lock_token == claim["lock_token"]:
             return key
         # The claim takes every expired key that no live request holds, so a key it refused
         # is live: its fingerprint and its state decide.
-        if key.fingerprint != claim.fingerprint:
+        if key.fingerprint != claim["fingerprint"]:
             raise IdempotencyKeyMismatch()
         if key.is_finished:
             return key
@@ -304,14 +314,23 @@ class IdempotencyKeyService:
 
     # Internals ------------------------------------------------------------------------------
 
-    def _claim_row(self, claim: ClaimRequest) -> Row[Any]:
-        statement = claim_statement(self.table, claim)
+    def _claim_row(self, dialect_name: str, claim: dict[str, Any]) -> Row[Any]:
+        statements = self._claim_statements.get(dialect_name)
+        if statements is None:
+            statements = claim_statements(self.table, dialect_name)
+            self._claim_statements[dialect_name] = statements
+        execute = self.session.execute
         for _ in range(_CLAIM_ATTEMPTS):
-            row = self.session.execute(statement.statement, execution_options=INTERNAL).first()
-            if row is None and statement.may_need_read:
-                row = self.session.execute(
-                    read_statement(self.table, claim), execution_options=INTERNAL
-                ).first()
+            row = None
+            if statements.read is not None:
+                # A replay, a 409 or a 422 is decided by this read alone; nothing is locked.
+                row = execute(statements.read, claim, execution_options=INTERNAL).first()
+                if row is not None and not row._mapping[CLAIMABLE]:
+                    self.commit()
+                    return row
+            row = execute(statements.claim, claim, execution_options=INTERNAL).first()
+            if row is None and statements.may_return_nothing and statements.read is not None:
+                row = execute(statements.read, claim, execution_options=INTERNAL).first()
             self.commit()
             if row is not None:
                 return row
@@ -366,6 +385,7 @@ class IdempotencyKeyService:
         )
 
     def _snapshot(self, row: Row[Any]) -> IdempotencyKey:
-        key = self.model(**row._mapping)
+        columns = self.table.c
+        key = self.model(**{name: value for name, value in row._mapping.items() if name in columns})
         make_transient_to_detached(key)
         return key

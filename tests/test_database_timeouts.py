@@ -16,7 +16,7 @@ from sqlalchemy import exc
 
 from flask_idempotency import idempotent
 from flask_idempotency.database_errors import is_retryable, is_unavailable
-from tests.helpers import charges, headers, stored_keys
+from tests.helpers import charges, effects, headers, stored_keys
 from tests.ledger_app import db, idempotency
 
 # Unique strings that must never appear in a log line.
@@ -59,31 +59,49 @@ def assert_nothing_private_in(log: str, app: Flask) -> None:
 
 
 @pytest.mark.parametrize("database_kind", ["postgresql", "mariadb"])
-def test_a_lock_wait_timeout_at_the_claim_is_a_503_and_the_retry_replays(
+def test_a_lock_wait_timeout_at_the_claim_is_a_503_and_the_retry_resumes(
     make_app: Callable[..., Flask], database_kind: str, logged: Callable[[], str]
 ) -> None:
     app = make_app(
         IDEMPOTENCY_DATABASE_RETRIES=1, SQLALCHEMY_ENGINE_OPTIONS=timeout_options(database_kind)
     )
     client = app.test_client()
-    original = client.post("/charges", **REQUEST)
+    # A first attempt that failed in its second stage leaves the key for its retry to claim.
+    failing = {**REQUEST["headers"], "X-Fail-At": "charged"}
+    failed = client.post("/orders/o1", json=REQUEST["json"], headers=failing)
     # Another transaction holds the key's row, as a long-running maintenance job might.
     with app.app_context(), db.engine.connect() as holder:
-        model = idempotency.model
-        holder.execute(sa.select(model.id).with_for_update()).all()
+        holder.execute(sa.select(idempotency.model.id).with_for_update()).all()
 
-        blocked = client.post("/charges", **REQUEST)
+        blocked = client.post("/orders/o1", **REQUEST)
 
-    assert original.status_code == 201
+    assert failed.status_code == 500
     assert blocked.status_code == 503
     assert blocked.mimetype == "application/problem+json"
     assert blocked.headers["Retry-After"] == "1"
-    retry = client.post("/charges", **REQUEST)
-    assert retry.headers["Idempotent-Replayed"] == "true"
-    assert retry.data == original.data
-    assert charges(app) == 1
+    resumed = client.post("/orders/o1", **REQUEST)
+    assert resumed.status_code == 200
+    assert effects(app, "o1") == {"reserved": 1, "charged": 1, "shipped": 1}
     assert "answering 503" in logged()
     assert_nothing_private_in(logged(), app)
+
+
+def test_a_replay_is_not_blocked_by_a_transaction_holding_the_keys_row(
+    make_app: Callable[..., Flask], database_kind: str
+) -> None:
+    app = make_app()
+    client = app.test_client()
+    original = client.post("/charges", **REQUEST)
+    with app.app_context(), db.engine.connect() as holder:
+        holding = sa.select(idempotency.model.id)
+        if database_kind != "sqlite":
+            holding = holding.with_for_update()
+        holder.execute(holding).all()
+
+        replay = client.post("/charges", **REQUEST)
+
+    assert replay.headers["Idempotent-Replayed"] == "true"
+    assert replay.data == original.data
 
 
 @pytest.mark.parametrize("database_kind", ["postgresql", "mariadb"])

@@ -2,7 +2,8 @@
 
 The floor is one statement to claim a key and one to store the result; a replay needs one
 read; each stage one statement to move the recovery point with the stage's writes.
-PostgreSQL meets that floor. SQLite and MariaDB may spend one more on each.
+PostgreSQL meets that floor: its claim reads and claims in one statement. SQLite and MariaDB
+read the key first, so that a replay is that read alone, and spend one more on a first request.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from tests.ledger_app import db
 # (first request, replay, per stage), beyond the view's own statements. The ceiling allowed is
 # (2, 1, 1) on PostgreSQL and (3, 2, 2) elsewhere; these are the costs actually reached, pinned
 # so that a change which adds a statement is noticed.
-BUDGET = {"postgresql": (2, 1, 1), "mariadb": (2, 1, 1), "sqlite": (2, 2, 1)}
+BUDGET = {"postgresql": (2, 1, 1), "mariadb": (3, 1, 1), "sqlite": (3, 1, 1)}
 
 
 @contextmanager
