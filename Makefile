@@ -12,6 +12,16 @@ $(VENV)/.installed: setup.cfg pyproject.toml
 	$(BIN)/pip install --quiet -e '.[test]'
 	touch $@
 
+# Medusa's JavaScript client for tests/storefront/test_medusa_js.py, at the versions in
+# package-lock.json; reinstalled only when those change. Without npm the test skips
+# (fails under CI=true).
+NPM := $(shell command -v npm 2>/dev/null)
+NODE_MODULES := $(if $(NPM),node_modules/.installed)
+
+node_modules/.installed: package.json package-lock.json .npmrc
+	npm ci --no-audit --no-fund
+	touch $@
+
 # The storefront on http://127.0.0.1:5000, on SQLite in instance/ unless
 # FLASK_SQLALCHEMY_DATABASE_URI says otherwise.
 run: $(VENV)/.installed
@@ -19,7 +29,7 @@ run: $(VENV)/.installed
 	$(BIN)/flask --app example_app seed
 	$(BIN)/flask --app example_app run --host 127.0.0.1 --port 5000
 
-test: $(VENV)/.installed
+test: $(VENV)/.installed $(NODE_MODULES)
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 lint: $(VENV)/.installed
@@ -30,4 +40,4 @@ lint: $(VENV)/.installed
 check: test lint
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache *.egg-info
+	rm -rf $(VENV) node_modules .pytest_cache .mypy_cache .ruff_cache *.egg-info
