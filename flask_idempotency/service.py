@@ -23,6 +23,7 @@ from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy import ColumnElement, Row, Table, delete, or_, select, update
 from sqlalchemy.orm import Session, make_transient_to_detached
 
+from .autocommit import autocommitted
 from .claim import CLAIMABLE, ClaimStatements, claim_statements
 from .config import Settings
 from .database_clock import DatabaseClock
@@ -319,22 +320,25 @@ class IdempotencyKeyService:
         if statements is None:
             statements = claim_statements(self.table, dialect_name)
             self._claim_statements[dialect_name] = statements
-        execute = self.session.execute
         for _ in range(_CLAIM_ATTEMPTS):
-            row = None
-            if statements.read is not None:
-                # A replay, a 409 or a 422 is decided by this read alone; nothing is locked.
-                row = execute(statements.read, claim, execution_options=INTERNAL).first()
-                if row is not None and not row._mapping[CLAIMABLE]:
-                    self.commit()
-                    return row
-            row = execute(statements.claim, claim, execution_options=INTERNAL).first()
-            if row is None and statements.may_return_nothing and statements.read is not None:
-                row = execute(statements.read, claim, execution_options=INTERNAL).first()
+            with autocommitted(self.session):
+                row = self._claim_once(statements, claim)
             self.commit()
             if row is not None:
                 return row
         raise RequestInFlight()
+
+    def _claim_once(self, statements: ClaimStatements, claim: dict[str, Any]) -> Row[Any] | None:
+        execute = self.session.execute
+        if statements.read is not None:
+            # A replay, a 409 or a 422 is decided by this read alone; nothing is locked.
+            row = execute(statements.read, claim, execution_options=INTERNAL).first()
+            if row is not None and not row._mapping[CLAIMABLE]:
+                return row
+        row = execute(statements.claim, claim, execution_options=INTERNAL).first()
+        if row is None and statements.may_return_nothing and statements.read is not None:
+            row = execute(statements.read, claim, execution_options=INTERNAL).first()
+        return row
 
     def _commit_fenced(self, key: IdempotencyKey, values: dict[str, Any]) -> None:
         """Send the session's pending writes, change the key if this caller still holds it,
