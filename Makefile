@@ -39,5 +39,16 @@ lint: $(VENV)/.installed
 
 check: test lint
 
+# What idempotency costs, measured side by side with a bare view on SQLite, PostgreSQL
+# (TEST_POSTGRESQL_URL) and MariaDB (TEST_MARIADB_URL): tables, targets and docs/bench.png.
+# A script, not a test. BENCH_ARGS=--quick for a short try; `python -m bench --help`.
+.PHONY: bench
+$(VENV)/.bench-installed: $(VENV)/.installed
+	$(BIN)/pip install --quiet -e '.[test,bench]'
+	touch $@
+
+bench: $(VENV)/.bench-installed
+	$(BIN)/python -m bench $(BENCH_ARGS)
+
 clean:
 	rm -rf $(VENV) node_modules .pytest_cache .mypy_cache .ruff_cache *.egg-info
