@@ -4,16 +4,14 @@ A claim inserts the key already locked, or locks an existing key that may be wor
 that is unlocked and unfinished with the same fingerprint (a retry resuming), one whose lock is
 older than the lock timeout (a dead holder), or one that has expired (it starts afresh). Every
 claim writes a new ``lock_token``, so the caller learns from the token in the row it gets back
-whether it holds the key, and otherwise what state the key is in. A replay must cost no more
-than one indexed read, so a key that may not be claimed is only read, never locked:
+whether it holds the key, and otherwise what state the key is in.
 
-- PostgreSQL: one statement. A CTE reads the key; an ``INSERT ... SELECT ... ON CONFLICT DO
-  UPDATE ... WHERE`` in a second CTE runs only when the key is absent or claimable; the result
-  is the claimed row, or else the row as read.
-- MariaDB and SQLite: a plain read of the key first, with the database's verdict on whether it
-  may be claimed; then, only when it is absent or claimable, ``INSERT ... ON DUPLICATE KEY
-  UPDATE ... RETURNING`` (MariaDB 10.5+) or ``INSERT ... ON CONFLICT DO UPDATE ... WHERE ...
-  RETURNING`` (SQLite).
+A replay must cost no more than one indexed read, so the key is read first, with the database's
+verdict on whether it may be claimed, and a key that may not be is only read, never locked.
+Only a key that is absent or claimable is claimed, in one atomic statement that decides again
+(another request may have claimed it since the read): ``INSERT ... ON CONFLICT DO UPDATE ...
+WHERE ... RETURNING`` on PostgreSQL and SQLite, ``INSERT ... ON DUPLICATE KEY UPDATE ...
+RETURNING`` on MariaDB (10.5+).
 
 Statements are built once with bound parameters (see ``CLAIM_PARAMETERS``) and every time in
 them is the database's (see database_clock.py); SQLAlchemy then compiles each once.
@@ -32,7 +30,6 @@ from sqlalchemy import (
     and_,
     bindparam,
     case,
-    exists,
     literal,
     null,
     or_,
@@ -65,24 +62,26 @@ CLAIMABLE = "claimable"
 class ClaimStatements:
     """What claiming a key takes on one dialect."""
 
+    # Runs first: the key's row with the database's CLAIMABLE verdict. A replay, a 409 or a 422
+    # is decided by it alone; the claim runs only when the key is absent or claimable.
+    read: Executable
     # Returns the key's row after the claim: claimed (its lock_token is the caller's) or not.
     claim: Executable
-    # Where set, runs first: the key's row with its CLAIMABLE verdict; the claim runs only when
-    # the key is absent or claimable. PostgreSQL's claim reads for itself.
-    read: Executable | None
-    # True when the claim may return no row (SQLite's upsert whose WHERE refused the row in a
-    # race): the read then tells what the key is.
+    # True when the claim may return no row (an upsert whose WHERE refused a row that another
+    # request claimed since the read): the read then tells what the key is.
     may_return_nothing: bool
 
 
 def claim_statements(table: Table, dialect_name: str) -> ClaimStatements:
     clock = DatabaseClock(dialect_name)
     if dialect_name == "postgresql":
-        return ClaimStatements(_postgresql(table, clock), read=None, may_return_nothing=True)
+        claim = _on_conflict(postgresql.insert, table, clock)
+        return ClaimStatements(_read(table, clock), claim, may_return_nothing=True)
     if dialect_name in ("mysql", "mariadb"):
-        return ClaimStatements(_mysql(table, clock), _read(table, clock), may_return_nothing=False)
+        return ClaimStatements(_read(table, clock), _mysql(table, clock), may_return_nothing=False)
     if dialect_name == "sqlite":
-        return ClaimStatements(_sqlite(table, clock), _read(table, clock), may_return_nothing=True)
+        claim = _on_conflict(sqlite.insert, table, clock)
+        return ClaimStatements(_read(table, clock), claim, may_return_nothing=True)
     raise NotImplementedError(f"flask-idempotency does not support the {dialect_name} dialect")
 
 
@@ -173,41 +172,15 @@ def _assignments(
     return assignments
 
 
-def _postgresql(table: Table, clock: DatabaseClock) -> Executable:
-    existing = select(*table.c).where(*_identifies(table)).cte("existing")
-    new_row = _new_row(table, clock)
-    absent_or_claimable = or_(
-        ~exists(select(existing.c.id)),
-        exists(select(existing.c.id).where(_claimable(existing.c, clock))),
-    )
-    proposed = select(*(value.label(name) for name, value in new_row.items())).where(
-        absent_or_claimable
-    )
-    upsert = postgresql.insert(table).from_select(list(new_row), proposed)
-    claimed = (
-        upsert.on_conflict_do_update(
-            index_elements=[table.c.scope, table.c.idempotency_key],
-            set_=_assignments(table, upsert.excluded, clock),
-            where=_claimable(table.c, clock),
-        )
-        .returning(*table.c)
-        .cte("claimed")
-    )
-    # When the key may not be claimed, the insert has no row to insert and locks nothing: the
-    # statement is a read. When it was absent from this statement's snapshot but committed by
-    # another request meanwhile, the conflict clause sees it: claimed if claimable, and
-    # otherwise the statement returns no row and the caller runs it again.
-    unclaimed = select(*existing.c).where(~exists(select(claimed.c.id)))
-    return select(*claimed.c).union_all(unclaimed)
-
-
-def _sqlite(table: Table, clock: DatabaseClock) -> Executable:
-    upsert = sqlite.insert(table).values(_new_row(table, clock))
-    return upsert.on_conflict_do_update(
+def _on_conflict(insert: Any, table: Table, clock: DatabaseClock) -> Executable:
+    """PostgreSQL's and SQLite's upsert, which take the key only where it is claimable."""
+    upsert = insert(table).values(_new_row(table, clock))
+    statement: Executable = upsert.on_conflict_do_update(
         index_elements=[table.c.scope, table.c.idempotency_key],
         set_=_assignments(table, upsert.excluded, clock),
         where=_claimable(table.c, clock),
     ).returning(*table.c)
+    return statement
 
 
 def _mysql(table: Table, clock: DatabaseClock) -> Executable:

@@ -321,22 +321,22 @@ class IdempotencyKeyService:
             statements = claim_statements(self.table, dialect_name)
             self._claim_statements[dialect_name] = statements
         for _ in range(_CLAIM_ATTEMPTS):
-            with autocommitted(self.session):
+            with autocommitted(self.session) as committed_itself:
                 row = self._claim_once(statements, claim)
-            self.commit()
+            if not committed_itself:
+                self.commit()
             if row is not None:
                 return row
         raise RequestInFlight()
 
     def _claim_once(self, statements: ClaimStatements, claim: dict[str, Any]) -> Row[Any] | None:
         execute = self.session.execute
-        if statements.read is not None:
-            # A replay, a 409 or a 422 is decided by this read alone; nothing is locked.
-            row = execute(statements.read, claim, execution_options=INTERNAL).first()
-            if row is not None and not row._mapping[CLAIMABLE]:
-                return row
+        # A replay, a 409 or a 422 is decided by this read alone; nothing is locked.
+        row = execute(statements.read, claim, execution_options=INTERNAL).first()
+        if row is not None and not row._mapping[CLAIMABLE]:
+            return row
         row = execute(statements.claim, claim, execution_options=INTERNAL).first()
-        if row is None and statements.may_return_nothing and statements.read is not None:
+        if row is None and statements.may_return_nothing:
             row = execute(statements.read, claim, execution_options=INTERNAL).first()
         return row
 
