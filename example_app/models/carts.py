@@ -9,12 +9,12 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from sqlalchemy import Boolean, DateTime, ForeignKey, Integer, String, UniqueConstraint
+from sqlalchemy import Boolean, ForeignKey, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..extensions import db
 from .catalog import ProductVariant, Region, ShippingOption
-from .ids import ID_LENGTH, new_id, utcnow
+from .ids import ID_LENGTH, Timestamp, new_id, utcnow
 
 if TYPE_CHECKING:
     from .orders import TaxLine
@@ -28,12 +28,12 @@ class Cart(db.Model):  # type: ignore[name-defined, misc]
     )
     region_id: Mapped[str] = mapped_column(ForeignKey("region.id"))
     email: Mapped[str | None] = mapped_column(String(254), nullable=True)
-    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
-    updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(Timestamp, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(Timestamp, default=utcnow)
     # Set by the completion's first stage: from then on the cart takes no changes.
-    completion_started_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
-    payment_authorized_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
-    completed_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    completion_started_at: Mapped[datetime | None] = mapped_column(Timestamp, nullable=True)
+    payment_authorized_at: Mapped[datetime | None] = mapped_column(Timestamp, nullable=True)
+    completed_at: Mapped[datetime | None] = mapped_column(Timestamp, nullable=True)
     # Bumped by every change and every completion stage before anything else: the row lock
     # that serialises everything done to one cart, whatever the idempotency keys.
     version: Mapped[int] = mapped_column(Integer, default=0)
@@ -68,7 +68,7 @@ class LineItem(db.Model):  # type: ignore[name-defined, misc]
     description: Mapped[str] = mapped_column(String(200))
     unit_price: Mapped[int] = mapped_column(Integer)
     quantity: Mapped[int] = mapped_column(Integer)
-    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(Timestamp, default=utcnow)
     cart: Mapped[Cart] = relationship(back_populates="items")
     variant: Mapped[ProductVariant] = relationship()
     tax_lines: Mapped[list[TaxLine]] = relationship(order_by="TaxLine.id")
@@ -107,5 +107,5 @@ class PaymentSession(db.Model):  # type: ignore[name-defined, misc]
     is_selected: Mapped[bool] = mapped_column(Boolean, default=False)
     # "pending" until the completion authorizes it: then "authorized".
     status: Mapped[str] = mapped_column(String(20), default="pending")
-    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(Timestamp, default=utcnow)
     cart: Mapped[Cart] = relationship(back_populates="payment_sessions")

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import DateTime, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..extensions import db
-from .ids import ID_LENGTH, new_id, utcnow
+from .ids import ID_LENGTH, Timestamp, new_id, utcnow
 
 # Every region offers these: the demo authorizes payments and fulfils orders by hand.
 PAYMENT_PROVIDERS = ("manual",)
@@ -24,7 +24,7 @@ class Region(db.Model):  # type: ignore[name-defined, misc]
     currency_code: Mapped[str] = mapped_column(String(3))
     # In basis points: 2000 is Medusa's tax_rate 20 (percent).
     tax_rate_basis_points: Mapped[int] = mapped_column(Integer)
-    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(Timestamp, default=utcnow)
     shipping_options: Mapped[list[ShippingOption]] = relationship(
         back_populates="region", order_by="ShippingOption.amount, ShippingOption.id"
     )
@@ -37,7 +37,7 @@ class Product(db.Model):  # type: ignore[name-defined, misc]
     handle: Mapped[str] = mapped_column(String(80), unique=True)
     title: Mapped[str] = mapped_column(String(200))
     description: Mapped[str | None] = mapped_column(Text, nullable=True)
-    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(Timestamp, default=utcnow)
     variants: Mapped[list[ProductVariant]] = relationship(
         back_populates="product", order_by="ProductVariant.variant_rank, ProductVariant.id"
     )

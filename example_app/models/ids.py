@@ -6,9 +6,19 @@ import re
 import uuid
 from datetime import UTC, datetime
 
+from sqlalchemy import DateTime
+from sqlalchemy.dialects import mysql
+
 # Longest id any table holds: a prefix such as "variant_" and 32 hex digits.
 ID_LENGTH = 40
 _IDENTIFIER = re.compile(r"[A-Za-z0-9_]{1,40}")
+# To the microsecond everywhere: MariaDB's DATETIME keeps whole seconds unless told, and lines
+# are listed in the order they were made.
+Timestamp = (
+    DateTime()
+    .with_variant(mysql.DATETIME(fsp=6), "mariadb")
+    .with_variant(mysql.DATETIME(fsp=6), "mysql")
+)
 
 
 def new_id(prefix: str) -> str:

@@ -5,13 +5,13 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import DateTime, ForeignKey, Integer, String
+from sqlalchemy import ForeignKey, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..extensions import db
 from .carts import Cart
 from .catalog import Region
-from .ids import ID_LENGTH, new_id, utcnow
+from .ids import ID_LENGTH, Timestamp, new_id, utcnow
 
 
 class TaxLine(db.Model):  # type: ignore[name-defined, misc]
@@ -45,7 +45,7 @@ class Payment(db.Model):  # type: ignore[name-defined, misc]
     provider_id: Mapped[str] = mapped_column(String(ID_LENGTH))
     currency_code: Mapped[str] = mapped_column(String(3))
     amount: Mapped[int] = mapped_column(Integer)
-    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(Timestamp, default=utcnow)
 
 
 class Order(db.Model):  # type: ignore[name-defined, misc]
@@ -65,7 +65,7 @@ class Order(db.Model):  # type: ignore[name-defined, misc]
     shipping_total: Mapped[int] = mapped_column(Integer)
     tax_total: Mapped[int] = mapped_column(Integer)
     total: Mapped[int] = mapped_column(Integer)
-    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(Timestamp, default=utcnow)
     cart: Mapped[Cart] = relationship()
     payment: Mapped[Payment] = relationship()
     region: Mapped[Region] = relationship()

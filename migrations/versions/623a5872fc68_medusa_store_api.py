@@ -16,12 +16,20 @@ Create Date: 2026-12-02 04:00:00
 
 import sqlalchemy as sa
 from alembic import op
+from sqlalchemy.dialects import mysql
 
 # revision identifiers, used by Alembic.
 revision = "623a5872fc68"
 down_revision = "ab8ad6520b5d"
 branch_labels = None
 depends_on = None
+
+# To the microsecond on MariaDB too, as the models have it.
+TIMESTAMP = (
+    sa.DateTime()
+    .with_variant(mysql.DATETIME(fsp=6), "mariadb")
+    .with_variant(mysql.DATETIME(fsp=6), "mysql")
+)
 
 # Children before parents. Dropping a table drops its indexes; dropping them first would fail
 # on MariaDB, where the foreign keys need them.
@@ -62,7 +70,7 @@ def create_store_api_tables():
         sa.Column("handle", sa.String(length=80), nullable=False),
         sa.Column("title", sa.String(length=200), nullable=False),
         sa.Column("description", sa.Text(), nullable=True),
-        sa.Column("created_at", sa.DateTime(), nullable=False),
+        sa.Column("created_at", TIMESTAMP, nullable=False),
         sa.PrimaryKeyConstraint("id"),
         sa.UniqueConstraint("handle"),
     )
@@ -72,7 +80,7 @@ def create_store_api_tables():
         sa.Column("name", sa.String(length=100), nullable=False),
         sa.Column("currency_code", sa.String(length=3), nullable=False),
         sa.Column("tax_rate_basis_points", sa.Integer(), nullable=False),
-        sa.Column("created_at", sa.DateTime(), nullable=False),
+        sa.Column("created_at", TIMESTAMP, nullable=False),
         sa.PrimaryKeyConstraint("id"),
     )
     op.create_table(
@@ -80,11 +88,11 @@ def create_store_api_tables():
         sa.Column("id", sa.String(length=40), nullable=False),
         sa.Column("region_id", sa.String(length=40), nullable=False),
         sa.Column("email", sa.String(length=254), nullable=True),
-        sa.Column("created_at", sa.DateTime(), nullable=False),
-        sa.Column("updated_at", sa.DateTime(), nullable=False),
-        sa.Column("completion_started_at", sa.DateTime(), nullable=True),
-        sa.Column("payment_authorized_at", sa.DateTime(), nullable=True),
-        sa.Column("completed_at", sa.DateTime(), nullable=True),
+        sa.Column("created_at", TIMESTAMP, nullable=False),
+        sa.Column("updated_at", TIMESTAMP, nullable=False),
+        sa.Column("completion_started_at", TIMESTAMP, nullable=True),
+        sa.Column("payment_authorized_at", TIMESTAMP, nullable=True),
+        sa.Column("completed_at", TIMESTAMP, nullable=True),
         sa.Column("version", sa.Integer(), nullable=False),
         sa.ForeignKeyConstraint(["region_id"], ["region.id"]),
         sa.PrimaryKeyConstraint("id"),
@@ -125,7 +133,7 @@ def create_store_api_tables():
         sa.Column("description", sa.String(length=200), nullable=False),
         sa.Column("unit_price", sa.Integer(), nullable=False),
         sa.Column("quantity", sa.Integer(), nullable=False),
-        sa.Column("created_at", sa.DateTime(), nullable=False),
+        sa.Column("created_at", TIMESTAMP, nullable=False),
         sa.ForeignKeyConstraint(["cart_id"], ["cart.id"]),
         sa.ForeignKeyConstraint(["variant_id"], ["product_variant.id"]),
         sa.PrimaryKeyConstraint("id"),
@@ -149,7 +157,7 @@ def create_store_api_tables():
         sa.Column("provider_id", sa.String(length=40), nullable=False),
         sa.Column("currency_code", sa.String(length=3), nullable=False),
         sa.Column("amount", sa.Integer(), nullable=False),
-        sa.Column("created_at", sa.DateTime(), nullable=False),
+        sa.Column("created_at", TIMESTAMP, nullable=False),
         sa.ForeignKeyConstraint(["cart_id"], ["cart.id"]),
         sa.PrimaryKeyConstraint("id"),
         sa.UniqueConstraint("cart_id"),
@@ -161,7 +169,7 @@ def create_store_api_tables():
         sa.Column("provider_id", sa.String(length=40), nullable=False),
         sa.Column("is_selected", sa.Boolean(), nullable=False),
         sa.Column("status", sa.String(length=20), nullable=False),
-        sa.Column("created_at", sa.DateTime(), nullable=False),
+        sa.Column("created_at", TIMESTAMP, nullable=False),
         sa.ForeignKeyConstraint(["cart_id"], ["cart.id"]),
         sa.PrimaryKeyConstraint("id"),
         sa.UniqueConstraint("cart_id", "provider_id"),
@@ -193,7 +201,7 @@ def create_store_api_tables():
         sa.Column("shipping_total", sa.Integer(), nullable=False),
         sa.Column("tax_total", sa.Integer(), nullable=False),
         sa.Column("total", sa.Integer(), nullable=False),
-        sa.Column("created_at", sa.DateTime(), nullable=False),
+        sa.Column("created_at", TIMESTAMP, nullable=False),
         sa.ForeignKeyConstraint(["cart_id"], ["cart.id"]),
         sa.ForeignKeyConstraint(["payment_id"], ["payment.id"]),
         sa.ForeignKeyConstraint(["region_id"], ["region.id"]),
