@@ -4,9 +4,7 @@ across gunicorn worker processes."""
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,8 +13,15 @@ from flask.testing import FlaskClient
 
 from tests.helpers import headers
 from tests.reliability.shop_client import Reply, Shop, the_one_original
-from tests.served import serve
-from tests.storefront.conftest import audit, new_cart
+from tests.storefront.conftest import (
+    HOODIE_L,
+    MUG,
+    TSHIRT_M,
+    assert_order_adds_up,
+    audit,
+    completed,
+    new_cart,
+)
 
 pytestmark = pytest.mark.concurrency
 
@@ -24,7 +29,7 @@ pytestmark = pytest.mark.concurrency
 def test_a_double_click_that_made_two_keys_still_gives_one_payment_and_one_order(
     app: Flask, client: FlaskClient
 ) -> None:
-    cart_id = new_cart(client, ("prod_tshirt", 1), ("prod_hoodie", 1))
+    cart_id = new_cart(client, (TSHIRT_M, 1), (HOODIE_L, 1))
     clicks = 6
     start = threading.Barrier(clicks)
 
@@ -40,25 +45,15 @@ def test_a_double_click_that_made_two_keys_still_gives_one_payment_and_one_order
 
     assert [response.status_code for response in responses] == [200] * clicks
     assert len({response.json["data"]["id"] for response in responses}) == 1  # type: ignore[index]
-    assert audit(client, cart_id) == {"orders": 1, "payment_authorizations": 1, "tax_lines": 2}
-
-
-@pytest.fixture
-def storefront_server(app: Flask, database_url: str, tmp_path: Path) -> Iterator[int]:
-    with serve(
-        "example_app:create_app()",
-        tmp_path,
-        FLASK_SQLALCHEMY_DATABASE_URI=database_url,
-        FLASK_STOREFRONT_FAULTS="true",
-    ) as served:
-        yield served.port
+    assert audit(client, cart_id) == completed(lines=2)
+    assert_order_adds_up(app, cart_id)
 
 
 def test_duplicate_completions_under_gunicorn_make_one_order_and_the_rest_replay(
     storefront_server: int,
 ) -> None:
     shop = Shop(storefront_server)
-    cart_id = shop.new_cart(("prod_mug", 2))
+    cart_id = shop.new_cart((MUG, 2))
     duplicates = 16
     start = threading.Barrier(duplicates)
 
@@ -81,5 +76,4 @@ def test_duplicate_completions_under_gunicorn_make_one_order_and_the_rest_replay
             "true",
             order,
         )
-    counts = shop.call("GET", f"/admin/carts/{cart_id}/audit").json()
-    assert counts == {"orders": 1, "payment_authorizations": 1, "tax_lines": 1}
+    assert shop.audit(cart_id) == completed(lines=1)
