@@ -10,7 +10,7 @@ from flask import Flask
 from sqlalchemy import func, select
 
 from example_app.extensions import db, idempotency
-from example_app.models import LineItem, Order, PaymentAuthorization, TaxLine
+from example_app.models import LineItem, Order, Payment, ShippingMethod, TaxLine
 from tests.served import Reply, call
 
 
@@ -24,20 +24,29 @@ class Shop:
         return call(self.port, method, path, body, headers)
 
     def new_cart(self, *items: tuple[str, int]) -> str:
+        """A cart in the default region with ``items``: (variant id, quantity)."""
         cart_id: str = self.call("POST", "/store/carts").json()["cart"]["id"]
-        for product_id, quantity in items:
-            reply = self.call(
-                "POST",
-                f"/store/carts/{cart_id}/line-items",
-                {"product_id": product_id, "quantity": quantity},
-            )
+        for variant_id, quantity in items:
+            reply = self.add(cart_id, variant_id, quantity)
             assert reply.status == 200, reply
         return cart_id
+
+    def add(self, cart_id: str, variant_id: str, quantity: int, key: str | None = None) -> Reply:
+        return self.call(
+            "POST",
+            f"/store/carts/{cart_id}/line-items",
+            {"variant_id": variant_id, "quantity": quantity},
+            {} if key is None else {"Idempotency-Key": key},
+        )
 
     def complete(self, cart_id: str, key: str, **headers: str) -> Reply:
         return self.call(
             "POST", f"/store/carts/{cart_id}/complete", headers={"Idempotency-Key": key, **headers}
         )
+
+    def audit(self, cart_id: str) -> dict[str, int]:
+        counts: dict[str, int] = self.call("GET", f"/admin/carts/{cart_id}/audit").json()
+        return counts
 
 
 def outcomes(replies: Iterable[Reply]) -> Counter[str | int]:
@@ -72,8 +81,8 @@ def assert_in_flight(reply: Reply) -> None:
 
 
 def duplicated_effects(app: Flask, cart_ids: list[str]) -> int:
-    """Effects beyond one per cart: orders and payment authorizations beyond the first, and
-    tax lines beyond one per line item."""
+    """Effects beyond one per cart: orders and payments beyond the first, shipping methods
+    beyond one, and tax lines beyond one per line item and shipping method."""
     with app.app_context():
 
         def counts(model: Any) -> dict[str, int]:
@@ -84,13 +93,14 @@ def duplicated_effects(app: Flask, cart_ids: list[str]) -> int:
             )
             return {cart_id: number for cart_id, number in rows}
 
-        orders, payments, tax_lines = counts(Order), counts(PaymentAuthorization), counts(TaxLine)
-        items = counts(LineItem)
+        orders, payments, tax_lines = counts(Order), counts(Payment), counts(TaxLine)
+        items, shipping = counts(LineItem), counts(ShippingMethod)
         db.session.remove()
     return sum(
         max(0, orders.get(cart, 0) - 1)
         + max(0, payments.get(cart, 0) - 1)
-        + max(0, tax_lines.get(cart, 0) - items.get(cart, 0))
+        + max(0, shipping.get(cart, 0) - 1)
+        + max(0, tax_lines.get(cart, 0) - items.get(cart, 0) - shipping.get(cart, 0))
         for cart in cart_ids
     )
 

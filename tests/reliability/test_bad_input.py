@@ -24,8 +24,9 @@ from hypothesis import strategies as st
 from sqlalchemy import select
 from werkzeug.test import TestResponse
 
+from example_app import UNSTORED_STATUSES
+from example_app.cart_changes import MAX_QUANTITY
 from example_app.extensions import db, idempotency
-from example_app.store import MAX_QUANTITY
 from flask_idempotency.config import DEFAULTS
 from tests.reliability.conftest import (
     Figures,
@@ -43,10 +44,21 @@ PROBLEM_JSON = "application/problem+json"
 PROBLEMS = str(DEFAULTS["IDEMPOTENCY_PROBLEM_BASE_URL"])
 DEFAULT_MAX_BODY_SIZE = 1024 * 1024
 IDEMPOTENT_ENDPOINTS = frozenset(
-    {"store.create_cart", "store.add_line_item", "store.complete_cart"}
+    {
+        "store.create_cart",
+        "store.update_cart",
+        "store.add_line_item",
+        "store.update_line_item",
+        "store.delete_line_item",
+        "store.add_shipping_method",
+        "store.add_payment_sessions",
+        "store.set_payment_session",
+        "store.complete_cart",
+    }
 )
-# Stand-ins in generated paths for the ids of real carts, made before the examples run.
-EMPTY_CART, FILLED_CART = "<empty cart>", "<filled cart>"
+# Stand-ins in generated paths for the ids of real carts and of the filled cart's line, made
+# before the examples run.
+EMPTY_CART, FILLED_CART, FILLED_LINE = "<empty cart>", "<filled cart>", "<filled line>"
 
 hypothesis_settings = settings(
     max_examples=scaled(60, 1000),
@@ -128,12 +140,22 @@ quantities = st.one_of(
 )
 line_item_documents = st.fixed_dictionaries(
     {
-        "product_id": st.one_of(
-            st.sampled_from(["prod_mug", "prod_tshirt", "prod_hoodie", "prod_none"]), json_documents
+        "variant_id": st.one_of(
+            st.sampled_from(
+                ["variant_mug", "variant_tshirt_m", "variant_hoodie_l", "variant_none", "prod_mug"]
+            ),
+            json_documents,
         ),
         "quantity": quantities,
     },
-    optional={"note": json_documents},
+    optional={
+        "note": json_documents,
+        "email": st.sampled_from(["ada@example.com", "nope"]) | json_documents,
+        "region_id": st.sampled_from(["reg_europe", "reg_north_america", "reg_none"]),
+        "option_id": st.sampled_from(["so_europe_standard", "so_north_america_express"]),
+        "provider_id": st.sampled_from(["manual", "stripe"]) | json_documents,
+        "items": st.lists(st.fixed_dictionaries({"variant_id": st.just("variant_mug")})),
+    },
 )
 
 
@@ -145,7 +167,7 @@ json_bodies = st.one_of(
     st.builds(dumped, json_documents, st.booleans()),
     st.builds(dumped, line_item_documents, st.booleans()),
     # Lone surrogates: valid JSON escapes, not valid UTF-8 once decoded; and NUL.
-    st.sampled_from([b'"\\ud800"', b'{"product_id": "\\udfff", "quantity": 1}', b'{"\\u0000": 1}']),
+    st.sampled_from([b'"\\ud800"', b'{"variant_id": "\\udfff", "quantity": 1}', b'{"\\u0000": 1}']),
 )
 malformed_bodies = st.one_of(
     st.binary(max_size=300),
@@ -154,7 +176,7 @@ malformed_bodies = st.one_of(
         [
             b"{",
             b"[1,]",
-            b"{'product_id': 'prod_mug'}",
+            b"{'variant_id': 'variant_mug'}",
             b"\xff\xfe{\x00",
             b"1e99999",
             b"9" * 5000,  # beyond Python's limit on digits in an int
@@ -285,10 +307,21 @@ ids = st.one_of(
 path_templates = st.sampled_from(
     [
         "/store/carts/{}/line-items",
+        f"/store/carts/{FILLED_CART}/line-items/{{}}",
+        "/store/carts/{}/line-items/" + FILLED_LINE,
+        "/store/carts/{}/shipping-methods",
+        "/store/carts/{}/payment-sessions",
+        "/store/carts/{}/payment-session",
         "/store/carts/{}/complete",
         "/store/carts/{}",
+        "/store/shipping-options/{}",
+        "/store/orders/{}",
+        "/store/orders/cart/{}",
         "/admin/carts/{}/audit",
         "/store/products",
+        "/store/products/{}",
+        "/store/regions",
+        "/store/regions/{}",
         "/store/carts",
         "/store/{}",
         "/{}",
@@ -308,9 +341,14 @@ queries = st.one_of(
 class Carts:
     empty: str
     filled: str
+    line: str
 
     def fill_in(self, path: str) -> str:
-        return path.replace(EMPTY_CART, self.empty).replace(FILLED_CART, self.filled)
+        return (
+            path.replace(EMPTY_CART, self.empty)
+            .replace(FILLED_CART, self.filled)
+            .replace(FILLED_LINE, self.line)
+        )
 
 
 @dataclass
@@ -343,8 +381,9 @@ class Prober:
         assert response.mimetype == PROBLEM_JSON, describe(response)
         problem = json.loads(response.data)
         assert problem["status"] == status, describe(response)
-        if str(problem.get("type", "")).startswith(PROBLEMS):
-            # Refused by the idempotency layer before anything ran: nothing is stored.
+        if str(problem.get("type", "")).startswith(PROBLEMS) or status in UNSTORED_STATUSES:
+            # Refused by the idempotency layer before anything ran, or "come back later":
+            # nothing is stored.
             assert stored_key_count(self.app) == keys_before, describe(response)
         elif endpoint_of(self.app, method, path) in IDEMPOTENT_ENDPOINTS:
             # The view's own answer: stored, and replayed as it was under the same key.
@@ -382,9 +421,10 @@ def prober(storefront: Flask, figures: Figures) -> Iterator[Prober]:
 
 @pytest.fixture
 def carts(prober: Prober) -> Carts:
-    made = Carts(new_cart(prober.client), new_cart(prober.client, ("prod_mug", 1)))
-    prober.requests += 3
-    return made
+    filled = new_cart(prober.client, ("variant_mug", 1))
+    line = prober.client.get(f"/store/carts/{filled}").json["cart"]["items"][0]["id"]  # type: ignore[index]
+    prober.requests += 4
+    return Carts(new_cart(prober.client), filled, line)
 
 
 # --- The properties ----------------------------------------------------------------------------
@@ -404,7 +444,7 @@ def carts(prober: Prober) -> Carts:
 def test_any_key_header(
     prober: Prober, carts: Carts, keys: list[tuple[str, str]], target: str
 ) -> None:
-    body = json.dumps({"product_id": "prod_mug", "quantity": 1}).encode()
+    body = json.dumps({"variant_id": "variant_mug", "quantity": 1}).encode()
     headers = [("Content-Type", "application/json"), *keys]
 
     response = prober.check("POST", carts.fill_in(target), headers, body)
@@ -423,6 +463,10 @@ def test_any_key_header(
             f"/store/carts/{FILLED_CART}/line-items",
             f"/store/carts/{EMPTY_CART}/line-items",
             "/store/carts/cart_none/line-items",
+            f"/store/carts/{FILLED_CART}/line-items/{FILLED_LINE}",
+            f"/store/carts/{FILLED_CART}",
+            f"/store/carts/{FILLED_CART}/shipping-methods",
+            f"/store/carts/{FILLED_CART}/payment-session",
             "/store/carts",
             f"/store/carts/{EMPTY_CART}/complete",
         ]
@@ -514,9 +558,9 @@ def stored_keys_named(app: Flask, key: str) -> int:
 
 
 def padded_line_item(size: int) -> bytes:
-    """A valid line-item body of exactly ``size`` bytes."""
-    head, tail = b'{"product_id": "prod_mug", "quantity": 1, "note": "', b'"}'
-    return head + b"x" * (size - len(head) - len(tail)) + tail
+    """A valid line-item body of exactly ``size`` bytes: JSON allows any amount of space."""
+    head, tail = b'{"variant_id": "variant_mug", "quantity": 1', b"}"
+    return head + b" " * (size - len(head) - len(tail)) + tail
 
 
 def assert_too_large(prober: Prober, cart_id: str, body: bytes, key: str, limit: int) -> None:

@@ -14,6 +14,7 @@ from flask import Flask
 from tests.reliability.conftest import Figures, ServeStorefront, add_figures, scaled
 from tests.reliability.shop_client import Reply, Shop, duplicated_effects, locks_left
 from tests.served import Server
+from tests.storefront.conftest import MUG, TSHIRT_M
 
 LOCK_TIMEOUT = 3
 
@@ -61,13 +62,14 @@ def poll(attempt: Callable[[], Reply], until: Callable[[Reply], bool], what: str
 def crash_and_recover(server: Server, shop: Shop, cart_id: str, key: str) -> None:
     # The key's lock is taken, and renewed, after this: it can be no older than the time since.
     sent_at = time.monotonic()
-    # Held inside payment_authorized: tax lines committed, the payment not yet.
+    # Held inside payment_authorized: the tax lines (two items and the shipping) committed,
+    # the payment not yet.
     connection = send_without_waiting(server.port, cart_id, key)
     client_port = connection.sock.getsockname()[1]  # type: ignore[union-attr]
     worker = worker_serving(server, client_port, time.monotonic() + PATIENCE)
     poll(
         lambda: shop.call("GET", f"/admin/carts/{cart_id}/audit"),
-        lambda reply: reply.json()["tax_lines"] == 2,
+        lambda reply: reply.json()["tax_lines"] == 3,
         "the tax lines stage committed",
     )
     worker.send_signal(signal.SIGKILL)
@@ -95,7 +97,7 @@ def test_a_worker_killed_inside_a_stage_is_recovered_after_the_lock_timeout(
     crashes = scaled(2, 10)
     with serve_storefront(IDEMPOTENCY_LOCK_TIMEOUT=LOCK_TIMEOUT) as server:
         shop = Shop(server.port)
-        cart_ids = [shop.new_cart(("prod_tshirt", 1), ("prod_mug", 1)) for _ in range(crashes)]
+        cart_ids = [shop.new_cart((TSHIRT_M, 1), (MUG, 1)) for _ in range(crashes)]
         for number, cart_id in enumerate(cart_ids):
             crash_and_recover(server, shop, cart_id, f"crash-{number}")
 
@@ -105,3 +107,42 @@ def test_a_worker_killed_inside_a_stage_is_recovered_after_the_lock_timeout(
     add_figures(
         figures, requests=crashes * 7, duplicated_effects=effects, killed_workers_recovered=crashes
     )
+
+
+# medusa-js's pauses before each retry (maxRetries 4): what a Medusa storefront waits in all.
+MEDUSA_JS_PAUSES = (0.5, 1.5, 3.5, 7.5)
+
+
+def test_a_client_retrying_as_medusa_js_does_recovers_a_killed_workers_key(
+    storefront: Flask, serve_storefront: ServeStorefront, figures: Figures
+) -> None:
+    # The storefront's own lock timeout, not one set for the test.
+    with serve_storefront() as server:
+        shop = Shop(server.port)
+        cart_id = shop.new_cart((TSHIRT_M, 1), (MUG, 1))
+        connection = send_without_waiting(server.port, cart_id, "medusa-js")
+        client_port = connection.sock.getsockname()[1]  # type: ignore[union-attr]
+        worker = worker_serving(server, client_port, time.monotonic() + PATIENCE)
+        poll(
+            lambda: shop.call("GET", f"/admin/carts/{cart_id}/audit"),
+            lambda reply: reply.json()["tax_lines"] == 3,
+            "the tax lines stage committed",
+        )
+        worker.send_signal(signal.SIGKILL)
+        worker.wait(timeout=PATIENCE)
+        connection.close()
+
+        # No answer: medusa-js retries with the same key, and again on each 409, pausing as
+        # it does. The pauses are the client's schedule, the thing under test.
+        replies = []
+        for pause in MEDUSA_JS_PAUSES:
+            time.sleep(pause)
+            replies.append(shop.complete(cart_id, "medusa-js"))
+            if replies[-1].status != 409:
+                break
+
+    assert replies[-1].status == 200 and not replies[-1].replayed, replies
+    assert all(reply.status == 409 for reply in replies[:-1]), replies
+    assert duplicated_effects(storefront, [cart_id]) == 0
+    assert locks_left(storefront) == 0
+    add_figures(figures, requests=len(replies) + 4, killed_workers_recovered=1)

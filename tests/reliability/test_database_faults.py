@@ -24,6 +24,7 @@ from tests.reliability.shop_client import (
 )
 from tests.reliability.tcp_proxy import TcpProxy
 from tests.served import serve
+from tests.storefront.conftest import HOODIE_L, MUG, TSHIRT_M
 from tests.test_database_trouble import kill_connections
 
 LOCK_TIMEOUT = 2
@@ -36,6 +37,8 @@ pytestmark = pytest.mark.parametrize("database_kind", SERVER_KINDS)
 
 
 def tax_lines_committed(shop: Shop, cart_id: str, expected: int) -> None:
+    """Wait until the completion's first stage committed ``expected`` tax lines: one per line
+    item and one for the shipping."""
     deadline = time.monotonic() + PATIENCE
     while shop.call("GET", f"/admin/carts/{cart_id}/audit").json()["tax_lines"] != expected:
         assert time.monotonic() < deadline, "the completion never reached payment_authorized"
@@ -66,12 +69,12 @@ def test_a_connection_killed_mid_request(
 ) -> None:
     with serve_storefront(IDEMPOTENCY_LOCK_TIMEOUT=LOCK_TIMEOUT) as server:
         shop = Shop(server.port)
-        cart_id = shop.new_cart(("prod_tshirt", 1), ("prod_mug", 1))
+        cart_id = shop.new_cart((TSHIRT_M, 1), (MUG, 1))
         with ThreadPoolExecutor(1) as pool:
             slow = pool.submit(
                 shop.complete, cart_id, "killed", **{"X-Storefront-Delay": SLOW_STAGE}
             )
-            tax_lines_committed(shop, cart_id, 2)
+            tax_lines_committed(shop, cart_id, 3)
             assert kill_connections(database_kind, sa.make_url(database_url).database or "") >= 1
             failed = slow.result()
         assert_service_unavailable(failed)
@@ -98,12 +101,12 @@ def test_an_outage_mid_request_and_requests_during_it(
             FLASK_IDEMPOTENCY_LOCK_TIMEOUT=str(LOCK_TIMEOUT),
         ) as server:
             shop = Shop(server.port)
-            cart_id = shop.new_cart(("prod_hoodie", 2))
+            cart_id = shop.new_cart((HOODIE_L, 2))
             with ThreadPoolExecutor(1) as pool:
                 slow = pool.submit(
                     shop.complete, cart_id, "outage", **{"X-Storefront-Delay": SLOW_STAGE}
                 )
-                tax_lines_committed(shop, cart_id, 1)
+                tax_lines_committed(shop, cart_id, 2)
                 keys_before = stored_key_count(storefront)
                 proxy.cut()
                 during = shop.complete(cart_id, "during-outage")

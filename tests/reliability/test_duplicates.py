@@ -16,6 +16,7 @@ from tests.reliability.shop_client import (
     outcomes,
     the_one_original,
 )
+from tests.storefront.conftest import HOODIE_L, MUG, TSHIRT_M
 
 
 def fire_together(count: int, request: object) -> list[Reply]:
@@ -35,7 +36,7 @@ def test_32_duplicates_across_4_workers_execute_once_then_replay(
     duplicates = 32
     with serve_storefront() as server:
         shop = Shop(server.port)
-        cart_id = shop.new_cart(("prod_tshirt", 1), ("prod_mug", 2))
+        cart_id = shop.new_cart((TSHIRT_M, 1), (MUG, 2))
 
         # The first to claim the key sleeps in its payment stage, so that the others overlap it.
         # How many do (409) and how many come after it finished (a replay) is the scheduler's
@@ -64,7 +65,7 @@ def test_duplicates_that_wait_get_the_first_response(
     duplicates = 32
     with serve_storefront(IDEMPOTENCY_WAIT=20) as server:
         shop = Shop(server.port)
-        cart_id = shop.new_cart(("prod_hoodie", 1))
+        cart_id = shop.new_cart((HOODIE_L, 1))
 
         replies = fire_together(
             duplicates,
@@ -86,7 +87,7 @@ def test_hundreds_of_keys_each_with_duplicates_execute_once(
     with serve_storefront() as server:
         shop = Shop(server.port)
         with ThreadPoolExecutor(16) as pool:
-            cart_ids = list(pool.map(lambda _: shop.new_cart(("prod_mug", 1)), range(carts)))
+            cart_ids = list(pool.map(lambda _: shop.new_cart((MUG, 1)), range(carts)))
             requests = [(cart_id, f"key-{cart_id}") for cart_id in cart_ids for _ in range(copies)]
             replies = list(pool.map(lambda request: shop.complete(*request), requests))
             finals = list(

@@ -16,6 +16,7 @@ from tests.reliability.shop_client import (
     locks_left,
     orders_of,
 )
+from tests.storefront.conftest import HOODIE_L
 
 LOCK_TIMEOUT = 1
 # The slow request sleeps inside its payment stage for this long: the lock lapses after one
@@ -35,7 +36,7 @@ def test_a_request_that_outlives_its_lock_is_taken_over_and_cannot_commit(
     with serve_storefront(IDEMPOTENCY_LOCK_TIMEOUT=LOCK_TIMEOUT) as server:
         shop = Shop(server.port)
         for number in range(rounds):
-            cart_id = shop.new_cart(("prod_hoodie", 1))
+            cart_id = shop.new_cart((HOODIE_L, 1))
             cart_ids.append(cart_id)
             key = f"slow-{number}"
             with ThreadPoolExecutor(1) as pool:
@@ -43,9 +44,9 @@ def test_a_request_that_outlives_its_lock_is_taken_over_and_cannot_commit(
                     shop.complete, cart_id, key, **{"X-Storefront-Delay": str(SLOW_STAGE)}
                 )
                 # Start retrying only once the slow request holds the key, inside its
-                # payment stage (its tax lines have committed).
+                # payment stage (its tax lines, the item's and the shipping's, have committed).
                 deadline = time.monotonic() + PATIENCE
-                while shop.call("GET", f"/admin/carts/{cart_id}/audit").json()["tax_lines"] != 1:
+                while shop.audit(cart_id)["tax_lines"] != 2:
                     assert time.monotonic() < deadline, "the slow request never got going"
                     time.sleep(0.02)
                 while True:

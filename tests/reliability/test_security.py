@@ -92,7 +92,7 @@ def new_cart(shop: Counted, headers: dict[str, str]) -> str:
     added = shop.call(
         "POST",
         f"/store/carts/{cart_id}/line-items",
-        {"product_id": "prod_mug", "quantity": 1},
+        {"variant_id": "variant_mug", "quantity": 1},
         headers,
     )
     assert added.status == 200, added
@@ -113,7 +113,7 @@ def exercise_every_outcome(shop: Counted, app: Flask, headers: dict[str, str]) -
     mismatch = shop.call(
         "POST",
         f"/store/carts/{cart_id}/line-items",
-        {"product_id": "prod_mug", "quantity": 1},
+        {"variant_id": "variant_mug", "quantity": 1},
         {**headers, HEADER: keys["replay"]},
     )
     assert mismatch.status == 422, mismatch
@@ -121,7 +121,7 @@ def exercise_every_outcome(shop: Counted, app: Flask, headers: dict[str, str]) -
     added = shop.call(
         "POST",
         f"/store/carts/{cart_id}/line-items",
-        {"product_id": "prod_tshirt", "quantity": 2},
+        {"variant_id": "variant_tshirt_m", "quantity": 2},
         headers,
     )
     assert added.status == 200, added

@@ -16,9 +16,10 @@ from flask import Flask
 
 from tests.reliability.conftest import Figures, ServeStorefront, add_figures, scaled
 from tests.reliability.shop_client import Reply, Shop, duplicated_effects, locks_left
+from tests.storefront.conftest import HOODIE_L, MUG, TSHIRT_M
 
 STAGES = ("tax_lines_created", "payment_authorized", "finished")
-PRODUCTS = ("prod_tshirt", "prod_hoodie", "prod_mug")
+VARIANTS = (TSHIRT_M, HOODIE_L, MUG)
 # Orders the load must have completed for its verdict to mean something. A loaded machine gets
 # through fewer in the time given, so the load goes on past its time until it has them...
 MINIMUM_ORDERS = 11
@@ -54,7 +55,7 @@ class Load:
 
     def new_cart(self, rng: random.Random) -> str:
         items = [
-            (product, rng.randint(1, 3)) for product in rng.sample(PRODUCTS, rng.randint(1, 2))
+            (variant, rng.randint(1, 3)) for variant in rng.sample(VARIANTS, rng.randint(1, 2))
         ]
         cart_id = self.shop.new_cart(*items)
         with self.lock:

@@ -18,6 +18,8 @@ from flask_idempotency.stored_response import replay
 from tests.storefront.conftest import build_storefront
 
 FIRST_REVISION = "5ede50271e62"
+# The last revision with the storefront's first tables, before Medusa's store API.
+BEFORE_STORE_API = "ab8ad6520b5d"
 
 
 @pytest.fixture
@@ -111,3 +113,31 @@ def test_upgrading_existing_keys_makes_them_byte_exact_and_kept(empty_storefront
             column["name"] for column in sa.inspect(db.engine).get_columns("idempotency_key")
         }
         assert "response_kept" not in columns
+
+
+def test_the_store_api_revision_keeps_the_keys_and_remakes_the_storefront(
+    empty_storefront: Flask,
+) -> None:
+    with empty_storefront.app_context():
+        upgrade(revision=BEFORE_STORE_API)
+        service = idempotency.service
+        claimed = service.initialize_request("kept", "POST", {}, "/store/carts")
+        service.finish(claimed, {"response_code": 200, "response_bytes": b'{"cart": {}}'})
+        assert "product_id" in column_names("line_item")
+
+        upgrade()
+        kept = service.initialize_request("kept", "POST", {}, "/store/carts")
+        assert kept.is_finished and replay(kept).data == b'{"cart": {}}'
+        assert "variant_id" in column_names("line_item")
+        assert {"region", "product_variant", "shipping_method", "payment"} <= set(
+            sa.inspect(db.engine).get_table_names()
+        )
+
+        downgrade(revision=BEFORE_STORE_API)
+        assert "product_id" in column_names("line_item")
+        assert "region" not in sa.inspect(db.engine).get_table_names()
+        db.session.remove()
+
+
+def column_names(table: str) -> set[str]:
+    return {column["name"] for column in sa.inspect(db.engine).get_columns(table)}
