@@ -122,3 +122,20 @@ def analyze(engine: sa.Engine, table: str = "idempotency_key") -> None:
             connection.exec_driver_sql("ANALYZE")
         else:
             connection.exec_driver_sql(f"ANALYZE TABLE {table}").all()
+
+
+def table_bytes(engine: sa.Engine, table: str) -> int | None:
+    """The table's size on disk with its indexes, where the database says (not SQLite)."""
+    with engine.connect() as connection:
+        if engine.dialect.name == "postgresql":
+            return int(
+                connection.exec_driver_sql(f"SELECT pg_total_relation_size('{table}')").scalar_one()
+            )
+        if engine.dialect.name in ("mysql", "mariadb"):
+            return int(
+                connection.exec_driver_sql(
+                    "SELECT data_length + index_length FROM information_schema.tables "
+                    f"WHERE table_schema = DATABASE() AND table_name = '{table}'"
+                ).scalar_one()
+            )
+    return None

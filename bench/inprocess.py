@@ -1,9 +1,10 @@
 """In-process measurement: the Flask test client, one request at a time, the kinds interleaved.
 
-Each iteration sends one request of every kind, in a shuffled order, so that whatever else the
-machine does at that moment falls on every kind alike and cancels out of the ratios. What is
-timed is the test client's call alone; making a cart for (e), or choosing a key to replay,
-happens before the clock starts. Statements are counted as they reach the database driver.
+Each round sends one request of every kind to every target (a key table of one size), in a
+shuffled order, so that whatever else the machine does at that moment falls on every kind and
+every size alike and cancels out of the ratios. What is timed is the test client's call alone;
+making a cart for (e), or choosing a key to replay, happens before the clock starts.
+Statements are counted as they reach the database driver.
 """
 
 from __future__ import annotations

@@ -25,7 +25,7 @@ import sqlalchemy
 from . import report
 from .apps import create_bench_app, db
 from .databases import KINDS, DatabaseUnavailable, ScratchDatabase, scratch_database
-from .fill import add_keys, count_keys
+from .fill import add_keys, count_keys, table_bytes
 from .http_load import CONCURRENCY, WORKERS, HttpBench, gunicorn
 from .inprocess import InProcessBench, Kind, Target
 from .plot import plot
@@ -136,7 +136,10 @@ def measure_database(database: ScratchDatabase, plan: Plan, http: bool, logs: Pa
     for target in targets:
         started = time.perf_counter()
         add_keys(engine, target.size - count_keys(engine, target.table_name), target.table_name)
-        say(f"{label}: {target.size:,} keys in {time.perf_counter() - started:.1f} s")
+        size = table_bytes(engine, target.table_name)
+        found["table_bytes"] = size
+        on_disk = f", {size / 2**20:,.0f} MiB with its indexes" if size else ""
+        say(f"{label}: {target.size:,} keys in {time.perf_counter() - started:.1f} s{on_disk}")
     bench = InProcessBench(targets)
     bench.hold()
     try:
@@ -177,7 +180,12 @@ def measure_database(database: ScratchDatabase, plan: Plan, http: bool, logs: Pa
                 target.storefront.close()
     if database.kind == "postgresql":
         drop = partition_drop(engine, targets[-1].table_name, plan.sizes[-1])
-        found["purge"]["partition_drop"] = {"rows": drop.rows, "seconds": drop.seconds}
+        found["purge"]["partition_drop"] = {
+            "rows": drop.rows,
+            "seconds": drop.seconds,
+            "detach_seconds": drop.detach_seconds,
+            "drop_seconds": drop.drop_seconds,
+        }
         engine.dispose()
     say(report.purge_table(label, found["purge"]))
     return found
@@ -255,11 +263,12 @@ def main(argv: list[str] | None = None) -> int:
     say("\n" + report.targets_table(results))
     output.mkdir(parents=True, exist_ok=True)
     (output / "bench.json").write_text(json.dumps(results, indent=1) + "\n")
+    (output / "bench.md").write_text(report.markdown_summary(results))
     plot(results, output / "bench.png")
     say(
         f"\n{machine['minutes']} minutes; load average at the end "
         f"{machine['load_average_at_end']}. Saved {output / 'bench.json'} and "
-        f"{output / 'bench.png'}."
+        f"{output / 'bench.png'} (and the README's table, {output / 'bench.md'})."
     )
     return 0
 
