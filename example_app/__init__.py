@@ -10,11 +10,12 @@ from typing import Any
 from flask import Flask
 from sqlalchemy.engine import make_url
 
-from .admin import admin
+# Bound under other names, so that example_app.admin and example_app.store stay the modules.
+from .admin import admin as admin_blueprint
 from .extensions import db, idempotency, migrate
 from .problems import register_problem_handlers
 from .seed import seed_command
-from .store import store
+from .store import store as store_blueprint
 
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 LOCK_TIMEOUT_SECONDS = 5
@@ -60,7 +61,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     migrate.init_app(app, db, directory=str(MIGRATIONS))
     idempotency.init_app(app)
     register_problem_handlers(app)
-    app.register_blueprint(store)
-    app.register_blueprint(admin)
+    app.register_blueprint(store_blueprint)
+    app.register_blueprint(admin_blueprint)
     app.cli.add_command(seed_command)
     return app
