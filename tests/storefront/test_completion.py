@@ -10,7 +10,10 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
+from example_app import completion
 from example_app.money import tax_for
+from example_app.store.lookups import cart_or_404
+from flask_idempotency import idempotent
 from tests.helpers import headers
 from tests.storefront.conftest import (
     EUROPE_EXPRESS,
@@ -259,3 +262,33 @@ def test_a_completed_cart_refuses_changes_with_400_stored_like_any_answer(
         assert replay.headers["Idempotent-Replayed"] == "true"
         assert replay.data == refused.data
     assert audit(client, cart_id) == completed(lines=1)
+
+
+def test_a_cart_emptied_before_the_first_stage_took_its_lock_is_refused_and_stays_open(
+    app: Flask, client: FlaskClient
+) -> None:
+    cart_id = new_cart(client)
+
+    # The view's own look at the cart found line items, but a delete that committed before
+    # the first stage took the cart's lock emptied it: the stage looks again.
+    def complete_without_looking(cart_id: str) -> Any:
+        return completion.complete(cart_or_404(cart_id))
+
+    app.view_functions["store.complete_cart"] = idempotent(complete_without_looking)
+    first = complete(client, cart_id, "emptied")
+    retry = complete(client, cart_id, "emptied")
+
+    assert first.status_code == 400, first.json
+    assert "no line items" in first.json["message"]  # type: ignore[index]
+    assert retry.headers["Idempotent-Replayed"] == "true" and retry.data == first.data
+    assert audit(client, cart_id) == {
+        "line_items": 0,
+        "shipping_methods": 0,
+        "tax_lines": 0,
+        "payments": 0,
+        "orders": 0,
+    }
+    added = client.post(
+        f"/store/carts/{cart_id}/line-items", json={"variant_id": MUG, "quantity": 1}
+    )
+    assert added.status_code == 200
