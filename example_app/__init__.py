@@ -18,7 +18,7 @@ from .seed import seed_command
 from .store import store as store_blueprint
 
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
-LOCK_TIMEOUT_SECONDS = 5
+LOCK_TIMEOUT_SECONDS = 2
 UNSTORED_STATUSES = [409, *range(500, 600)]
 
 
@@ -33,8 +33,9 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         # Shoppers are told apart by their Authorization header (see the README's Scope).
         IDEMPOTENCY_SCOPE="authorization",
         # The stages take milliseconds. A key whose worker was killed is free again after
-        # this, well within what Medusa's client waits over its retries (maxRetries 4:
-        # 0.5 + 1.5 + 3.5 + 7.5 s), so its last retry resumes the work.
+        # this, well within what Medusa's client waits over its retries: with maxRetries 4,
+        # 0.5 s after the lost answer, then the 409 in flight's Retry-After (1 s), which it
+        # honours, three times: 3.5 s. So its last retry resumes the work.
         IDEMPOTENCY_LOCK_TIMEOUT=LOCK_TIMEOUT_SECONDS,
         # "Come back later" is not an answer to keep: a 409 because the cart is being
         # completed, and any 5xx, release the key, and the client's retry runs again.

@@ -109,8 +109,16 @@ def test_a_worker_killed_inside_a_stage_is_recovered_after_the_lock_timeout(
     )
 
 
-# medusa-js's pauses before each retry (maxRetries 4): what a Medusa storefront waits in all.
-MEDUSA_JS_PAUSES = (0.5, 1.5, 3.5, 7.5)
+# medusa-js's maxRetries, as Medusa's storefronts set it.
+MEDUSA_JS_MAX_RETRIES = 4
+
+
+def medusa_js_pause(attempt: int, previous: Reply | None) -> float:
+    """Seconds medusa-js (retry-axios) waits before its ``attempt``-th retry: the last answer's
+    Retry-After when it has one, else 0.5, 1.5, 3.5, 7.5 s."""
+    if previous is not None and "Retry-After" in previous.headers:
+        return float(previous.headers["Retry-After"])
+    return (2**attempt - 1) / 2
 
 
 def test_a_client_retrying_as_medusa_js_does_recovers_a_killed_workers_key(
@@ -133,10 +141,11 @@ def test_a_client_retrying_as_medusa_js_does_recovers_a_killed_workers_key(
         connection.close()
 
         # No answer: medusa-js retries with the same key, and again on each 409, pausing as
-        # it does. The pauses are the client's schedule, the thing under test.
-        replies = []
-        for pause in MEDUSA_JS_PAUSES:
-            time.sleep(pause)
+        # it does (each 409 in flight says Retry-After: 1). The pauses are the client's
+        # schedule, the thing under test, not a wait for the server.
+        replies: list[Reply] = []
+        for attempt in range(1, MEDUSA_JS_MAX_RETRIES + 1):
+            time.sleep(medusa_js_pause(attempt, replies[-1] if replies else None))
             replies.append(shop.complete(cart_id, "medusa-js"))
             if replies[-1].status != 409:
                 break

@@ -11,9 +11,12 @@ from example_app import create_app
 from example_app.extensions import db
 from example_app.models import MoneyAmount, Product, ProductVariant, Region, ShippingOption
 from example_app.seed import demo_rows
+from flask_idempotency import RequestInFlight
 
-# What medusa-js waits, in all, before its last try with maxRetries 4: 0.5 + 1.5 + 3.5 + 7.5 s.
-MEDUSA_JS_RETRY_WAIT = 0.5 + 1.5 + 3.5 + 7.5
+# What medusa-js waits, in all, before its last try with maxRetries 4, after a request whose
+# answer never came: 0.5 s, then each 409 in flight's Retry-After (it honours the header; its
+# own 1.5, 3.5 and 7.5 s apply only to answers without one).
+MEDUSA_JS_RETRY_WAIT = 0.5 + 3 * (RequestInFlight.retry_after_seconds or 0)
 
 
 def test_seeding_twice_adds_the_demo_once(app: Flask) -> None:
@@ -57,9 +60,10 @@ def test_a_killed_workers_key_is_free_again_within_medusa_js_retries(
         create_app({"SQLALCHEMY_DATABASE_URI": "sqlite://"}).extensions["idempotency"].settings
     )
 
-    # Well under: the last retry comes after the lock lapsed, even with time lost on the way.
-    assert settings.lock_timeout == 5
-    assert settings.lock_timeout <= MEDUSA_JS_RETRY_WAIT / 2
+    # Well under: the last retry comes after the lock lapsed, with a second and more to spare.
+    assert MEDUSA_JS_RETRY_WAIT == 3.5
+    assert settings.lock_timeout == 2
+    assert settings.lock_timeout + 1 < MEDUSA_JS_RETRY_WAIT
 
 
 def test_come_back_later_answers_are_not_stored_by_default(monkeypatch: pytest.MonkeyPatch) -> None:
