@@ -86,7 +86,9 @@ def plot(results: dict[str, Any], path: Path) -> None:
                 overhead.hlines(
                     floor, position - 0.45, position + 0.45, colors="red", linestyles="dashed"
                 )
-            overhead.plot([], [], color="red", linestyle="dashed", label="floor (ANCHORS)")
+            overhead.plot(
+                [], [], color="red", linestyle="dashed", label="floor: a minimal hand-written view"
+            )
         plain_log_axis(overhead, RATIO_TICKS)
         overhead.set_xticks(list(positions), [f"({name})" for name in kinds])
         overhead.set_title(f"{DATABASE_LABELS[kind]}: p50 as a multiple of (a)")
