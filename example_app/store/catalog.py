@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import func, select
@@ -25,19 +26,18 @@ def page() -> tuple[int, int]:
     )
 
 
+def listing(name: str, model: Any, order_by: Any, to_json: Callable[[Any], Any]) -> dict[str, Any]:
+    """One page of ``model``'s rows in Medusa's list shape: the rows under ``name``, the count
+    of all, the page's offset and limit."""
+    limit, offset = page()
+    rows = db.session.scalars(select(model).order_by(*order_by).limit(limit).offset(offset))
+    count = db.session.scalar(select(func.count()).select_from(model))
+    return {name: [to_json(row) for row in rows], "count": count, "offset": offset, "limit": limit}
+
+
 @store.get("/regions")
 def list_regions() -> dict[str, Any]:
-    limit, offset = page()
-    regions = db.session.scalars(
-        select(Region).order_by(Region.name, Region.id).limit(limit).offset(offset)
-    )
-    count = db.session.scalar(select(func.count()).select_from(Region))
-    return {
-        "regions": [region_json(region) for region in regions],
-        "count": count,
-        "offset": offset,
-        "limit": limit,
-    }
+    return listing("regions", Region, (Region.name, Region.id), region_json)
 
 
 @store.get("/regions/<region_id>")
@@ -47,17 +47,7 @@ def get_region(region_id: str) -> dict[str, Any]:
 
 @store.get("/products")
 def list_products() -> dict[str, Any]:
-    limit, offset = page()
-    products = db.session.scalars(
-        select(Product).order_by(Product.title, Product.id).limit(limit).offset(offset)
-    )
-    count = db.session.scalar(select(func.count()).select_from(Product))
-    return {
-        "products": [product_json(product) for product in products],
-        "count": count,
-        "offset": offset,
-        "limit": limit,
-    }
+    return listing("products", Product, (Product.title, Product.id), product_json)
 
 
 @store.get("/products/<product_id>")

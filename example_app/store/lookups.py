@@ -3,7 +3,7 @@ cart that is no longer open."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TypeVar
 
 from flask import abort
 from sqlalchemy import select
@@ -22,8 +22,10 @@ from ..models import (
 )
 from ..problems import CART_INCOMPATIBLE_STATE, NOT_ALLOWED, problem
 
+Row = TypeVar("Row")
 
-def found(model: Any, identifier: object, what: str) -> Any:
+
+def found(model: type[Row], identifier: object, what: str) -> Row:
     row = db.session.get(model, identifier) if is_identifier(identifier) else None
     if row is None:
         abort(problem(404, f"{what} with {identifier} was not found"))
@@ -31,33 +33,27 @@ def found(model: Any, identifier: object, what: str) -> Any:
 
 
 def cart_or_404(cart_id: str) -> Cart:
-    cart: Cart = found(Cart, cart_id, "Cart")
-    return cart
+    return found(Cart, cart_id, "Cart")
 
 
 def region_or_404(region_id: str) -> Region:
-    region: Region = found(Region, region_id, "Region")
-    return region
+    return found(Region, region_id, "Region")
 
 
 def product_or_404(product_id: str) -> Product:
-    product: Product = found(Product, product_id, "Product")
-    return product
+    return found(Product, product_id, "Product")
 
 
 def variant_or_404(variant_id: str) -> ProductVariant:
-    variant: ProductVariant = found(ProductVariant, variant_id, "Variant")
-    return variant
+    return found(ProductVariant, variant_id, "Variant")
 
 
 def shipping_option_or_404(option_id: str) -> ShippingOption:
-    option: ShippingOption = found(ShippingOption, option_id, "Shipping option")
-    return option
+    return found(ShippingOption, option_id, "Shipping option")
 
 
 def order_or_404(order_id: str) -> Order:
-    order: Order = found(Order, order_id, "Order")
-    return order
+    return found(Order, order_id, "Order")
 
 
 def order_of_cart_or_404(cart_id: str) -> Order:
