@@ -7,11 +7,13 @@ claim writes a new ``lock_token``, so the caller learns from the token in the ro
 whether it holds the key, and otherwise what state the key is in.
 
 A replay must cost no more than one indexed read, so the key is read first, with the database's
-verdict on whether it may be claimed, and a key that may not be is only read, never locked.
-Only a key that is absent or claimable is claimed, in one atomic statement that decides again
-(another request may have claimed it since the read): ``INSERT ... ON CONFLICT DO UPDATE ...
-WHERE ... RETURNING`` on PostgreSQL and SQLite, ``INSERT ... ON DUPLICATE KEY UPDATE ...
-RETURNING`` on MariaDB (10.5+).
+verdict on whether it may be claimed, and a key that may not be is only read, never locked. On
+PostgreSQL that first statement also inserts a new key already claimed (``INSERT ... ON
+CONFLICT DO NOTHING`` in a CTE, which locks nothing when the key is there), so a first request
+is claimed in one statement too. A key that is there and claimable (or, elsewhere, absent) is
+claimed in one atomic statement that decides again, since another request may have claimed it
+since the read: ``INSERT ... ON CONFLICT DO UPDATE ... WHERE ... RETURNING`` on PostgreSQL and
+SQLite, ``INSERT ... ON DUPLICATE KEY UPDATE ... RETURNING`` on MariaDB (10.5+).
 
 Statements are built once with bound parameters (see ``CLAIM_PARAMETERS``) and every time in
 them is the database's (see database_clock.py); SQLAlchemy then compiles each once.
@@ -30,6 +32,7 @@ from sqlalchemy import (
     and_,
     bindparam,
     case,
+    exists,
     literal,
     null,
     or_,
@@ -63,7 +66,8 @@ class ClaimStatements:
     """What claiming a key takes on one dialect."""
 
     # Runs first: the key's row with the database's CLAIMABLE verdict. A replay, a 409 or a 422
-    # is decided by it alone; the claim runs only when the key is absent or claimable.
+    # is decided by it alone, and so, on PostgreSQL, is a new key, which it inserts already
+    # claimed. The claim runs only when the key is there but claimable, or absent elsewhere.
     read: Executable
     # Returns the key's row after the claim: claimed (its lock_token is the caller's) or not.
     claim: Executable
@@ -76,7 +80,7 @@ def claim_statements(table: Table, dialect_name: str) -> ClaimStatements:
     clock = DatabaseClock(dialect_name)
     if dialect_name == "postgresql":
         claim = _on_conflict(postgresql.insert, table, clock)
-        return ClaimStatements(_read(table, clock), claim, may_return_nothing=True)
+        return ClaimStatements(_insert_or_read(table, clock), claim, may_return_nothing=True)
     if dialect_name in ("mysql", "mariadb"):
         return ClaimStatements(_read(table, clock), _mysql(table, clock), may_return_nothing=False)
     if dialect_name == "sqlite":
@@ -154,6 +158,25 @@ def _claimable(columns: Any, clock: DatabaseClock) -> ColumnElement[bool]:
 
 def _read(table: Table, clock: DatabaseClock) -> Executable:
     return select(*table.c, _claimable(table.c, clock).label(CLAIMABLE)).where(*_identifies(table))
+
+
+def _insert_or_read(table: Table, clock: DatabaseClock) -> Executable:
+    """PostgreSQL: a new key inserted already claimed, or else the key as read. ``ON CONFLICT
+    DO NOTHING`` takes no lock and writes nothing when the key is there, so for a replay this is
+    the read, at the cost of an index probe; a first request is claimed in this one statement.
+    A key committed by another request after this statement's snapshot is neither inserted nor
+    seen: no row comes back, and the caller goes on to the claim."""
+    inserted = (
+        postgresql.insert(table)
+        .values(_new_row(table, clock))
+        .on_conflict_do_nothing(index_elements=[table.c.scope, table.c.idempotency_key])
+        .returning(*table.c, true().label(CLAIMABLE))
+        .cte("inserted")
+    )
+    existing = select(*table.c, _claimable(table.c, clock).label(CLAIMABLE)).where(
+        *_identifies(table), ~exists(select(inserted.c.id))
+    )
+    return select(*inserted.c).union_all(existing)
 
 
 def _assignments(

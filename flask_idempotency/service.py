@@ -333,7 +333,9 @@ class IdempotencyKeyService:
         execute = self.session.execute
         # A replay, a 409 or a 422 is decided by this read alone; nothing is locked.
         row = execute(statements.read, claim, execution_options=INTERNAL).first()
-        if row is not None and not row._mapping[CLAIMABLE]:
+        if row is not None and (
+            row.lock_token == claim["lock_token"] or not row._mapping[CLAIMABLE]
+        ):
             return row
         row = execute(statements.claim, claim, execution_options=INTERNAL).first()
         if row is None and statements.may_return_nothing:

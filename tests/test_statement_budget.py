@@ -2,8 +2,9 @@
 
 The floor is one statement to claim a key and one to store the result; a replay needs one
 read; each stage one statement to move the recovery point with the stage's writes. The key is
-read first, so that a replay is that plain indexed read alone and locks nothing; a first
-request spends that read besides the claim and the stored result.
+read first, so that a replay is that indexed read alone and locks nothing. On PostgreSQL the
+read also inserts a new key already claimed, so a first request meets the floor; elsewhere it
+spends that read besides the claim and the stored result.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from tests.ledger_app import db
 
 # (first request, replay, per stage), beyond the view's own statements: the costs reached,
 # pinned so that a change which adds a statement is noticed.
-BUDGET = {"postgresql": (3, 1, 1), "mariadb": (3, 1, 1), "sqlite": (3, 1, 1)}
+BUDGET = {"postgresql": (2, 1, 1), "mariadb": (3, 1, 1), "sqlite": (3, 1, 1)}
 
 
 @contextmanager
