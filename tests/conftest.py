@@ -28,9 +28,10 @@ def in_ci() -> bool:
     return os.environ.get("CI", "").lower() == "true"
 
 
-def unavailable(reason: str) -> None:
+def unavailable(reason: str, *, required: str = "every database") -> None:
+    """Skip for a missing prerequisite; under CI=true, fail instead."""
     if in_ci():
-        pytest.fail(f"{reason} (CI=true requires every database)", pytrace=False)
+        pytest.fail(f"{reason} (CI=true requires {required})", pytrace=False)
     pytest.skip(reason)
 
 

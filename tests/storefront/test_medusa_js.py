@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from tests.conftest import in_ci
+from tests.conftest import unavailable
 from tests.served import ROOT, serve
 
 pytestmark = pytest.mark.concurrency
@@ -24,12 +24,7 @@ SCRIPT = ROOT / "tests" / "medusa_js" / "conformance.mjs"
 CLIENT_PACKAGE = ROOT / "node_modules" / "@medusajs" / "medusa-js" / "package.json"
 # The client waits out retries (Retry-After, its own back-off) inside the run.
 RUN_TIMEOUT_SECONDS = 300
-
-
-def unavailable(reason: str) -> None:
-    if in_ci():
-        pytest.fail(f"{reason} (CI=true requires Node.js and the client)", pytrace=False)
-    pytest.skip(reason)
+CLIENT_REQUIRED = "Node.js and the client"
 
 
 @pytest.fixture
@@ -37,10 +32,16 @@ def node() -> str:
     """The path of ``node``, with the client installed in the repository's node_modules."""
     node = shutil.which("node")
     if node is None:
-        unavailable("Node.js is not installed: install Node 18+ and run `npm ci` in the repository")
+        unavailable(
+            "Node.js is not installed: install Node 18+ and run `npm ci` in the repository",
+            required=CLIENT_REQUIRED,
+        )
     assert node is not None
     if not CLIENT_PACKAGE.exists():
-        unavailable("@medusajs/medusa-js is not installed: run `npm ci` in the repository")
+        unavailable(
+            "@medusajs/medusa-js is not installed: run `npm ci` in the repository",
+            required=CLIENT_REQUIRED,
+        )
     return node
 
 
