@@ -59,11 +59,9 @@ def poll(attempt: Callable[[], Reply], until: Callable[[Reply], bool], what: str
         time.sleep(0.1)
 
 
-def crash_and_recover(server: Server, shop: Shop, cart_id: str, key: str) -> None:
-    # The key's lock is taken, and renewed, after this: it can be no older than the time since.
-    sent_at = time.monotonic()
-    # Held inside payment_authorized: the tax lines (two items and the shipping) committed,
-    # the payment not yet.
+def kill_inside_payment(server: Server, shop: Shop, cart_id: str, key: str) -> None:
+    """Send a completion that is held inside payment_authorized, and SIGKILL the worker serving
+    it once its tax lines (two items and the shipping) have committed; the answer is lost."""
     connection = send_without_waiting(server.port, cart_id, key)
     client_port = connection.sock.getsockname()[1]  # type: ignore[union-attr]
     worker = worker_serving(server, client_port, time.monotonic() + PATIENCE)
@@ -75,6 +73,12 @@ def crash_and_recover(server: Server, shop: Shop, cart_id: str, key: str) -> Non
     worker.send_signal(signal.SIGKILL)
     worker.wait(timeout=PATIENCE)
     connection.close()
+
+
+def crash_and_recover(server: Server, shop: Shop, cart_id: str, key: str) -> None:
+    # The key's lock is taken, and renewed, after this: it can be no older than the time since.
+    sent_at = time.monotonic()
+    kill_inside_payment(server, shop, cart_id, key)
 
     early = shop.complete(cart_id, key)
     if time.monotonic() - sent_at < LOCK_TIMEOUT:
@@ -128,17 +132,7 @@ def test_a_client_retrying_as_medusa_js_does_recovers_a_killed_workers_key(
     with serve_storefront() as server:
         shop = Shop(server.port)
         cart_id = shop.new_cart((TSHIRT_M, 1), (MUG, 1))
-        connection = send_without_waiting(server.port, cart_id, "medusa-js")
-        client_port = connection.sock.getsockname()[1]  # type: ignore[union-attr]
-        worker = worker_serving(server, client_port, time.monotonic() + PATIENCE)
-        poll(
-            lambda: shop.call("GET", f"/admin/carts/{cart_id}/audit"),
-            lambda reply: reply.json()["tax_lines"] == 3,
-            "the tax lines stage committed",
-        )
-        worker.send_signal(signal.SIGKILL)
-        worker.wait(timeout=PATIENCE)
-        connection.close()
+        kill_inside_payment(server, shop, cart_id, "medusa-js")
 
         # No answer: medusa-js retries with the same key, and again on each 409, pausing as
         # it does (each 409 in flight says Retry-After: 1). The pauses are the client's
