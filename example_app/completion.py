@@ -67,26 +67,20 @@ def create_tax_lines(cart: Cart) -> None:
         return
     db.session.execute(delete(TaxLine).where(TaxLine.cart_id == cart.id))
     rate = cart.region.tax_rate_basis_points
-    for item in cart.items:
+    # Medusa's prefixes: litl_ for a line item's tax line, smtl_ for a shipping method's.
+    taxed = [("litl", {"item_id": item.id}, item.subtotal) for item in cart.items] + [
+        ("smtl", {"shipping_method_id": method.id}, method.price)
+        for method in cart.shipping_methods
+    ]
+    for prefix, owner, base in taxed:
         db.session.add(
             TaxLine(
-                id=new_id("litl"),
+                id=new_id(prefix),
                 cart_id=cart.id,
-                item_id=item.id,
                 name=TAX_LINE_NAME,
                 rate_basis_points=rate,
-                amount=tax_for(item.subtotal, rate),
-            )
-        )
-    for method in cart.shipping_methods:
-        db.session.add(
-            TaxLine(
-                id=new_id("smtl"),
-                cart_id=cart.id,
-                shipping_method_id=method.id,
-                name=TAX_LINE_NAME,
-                rate_basis_points=rate,
-                amount=tax_for(method.price, rate),
+                amount=tax_for(base, rate),
+                **owner,
             )
         )
     db.session.flush()
