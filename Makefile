@@ -3,13 +3,20 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test lint check clean
+.PHONY: run test lint docs check clean
 
 # Reinstall only when the packaging changes.
 $(VENV)/.installed: setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[test]'
+	touch $@
+
+# Running the storefront needs only the package and Flask-Migrate, not the test tools.
+$(VENV)/.run-installed: setup.cfg pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[example]'
 	touch $@
 
 # Medusa's JavaScript client for tests/storefront/test_medusa_js.py, at the versions in
@@ -24,7 +31,7 @@ node_modules/.installed: package.json package-lock.json .npmrc
 
 # The storefront on http://127.0.0.1:5000, on SQLite in instance/ unless
 # FLASK_SQLALCHEMY_DATABASE_URI says otherwise.
-run: $(VENV)/.installed
+run: $(VENV)/.run-installed
 	$(BIN)/flask --app example_app db upgrade
 	$(BIN)/flask --app example_app seed
 	$(BIN)/flask --app example_app run --host 127.0.0.1 --port 5000
@@ -35,9 +42,17 @@ test: $(VENV)/.installed $(NODE_MODULES)
 lint: $(VENV)/.installed
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy --strict flask_idempotency example_app
+	$(BIN)/mypy --strict src/flask_idempotency example_app
 
-check: test lint
+# The documentation in docs/_build/html, offline, every warning an error.
+$(VENV)/.docs-installed: $(VENV)/.installed
+	$(BIN)/pip install --quiet -e '.[test,docs]'
+	touch $@
+
+docs: $(VENV)/.docs-installed
+	$(BIN)/sphinx-build -W --keep-going -n -b html docs docs/_build/html
+
+check: test lint docs
 
 # What idempotency costs, measured side by side with a bare view on SQLite, PostgreSQL
 # (TEST_POSTGRESQL_URL) and MariaDB (TEST_MARIADB_URL): tables, targets and docs/bench.png.
@@ -51,4 +66,4 @@ bench: $(VENV)/.bench-installed
 	$(BIN)/python -m bench $(BENCH_ARGS)
 
 clean:
-	rm -rf $(VENV) node_modules .pytest_cache .mypy_cache .ruff_cache *.egg-info
+	rm -rf $(VENV) node_modules docs/_build .pytest_cache .mypy_cache .ruff_cache *.egg-info

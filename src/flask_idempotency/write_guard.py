@@ -21,9 +21,11 @@ repeats. Savepoints (``begin_nested()``) stay the view's to commit and roll back
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any, Protocol
 
-from flask import has_request_context, request
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, SessionTransaction
@@ -32,9 +34,6 @@ from sqlalchemy.sql.expression import UpdateBase
 from .errors import StageError
 from .service import INTERNAL_OPTION, TRANSACTION_CONTROL_INFO
 from .sql_text import sql_writes, syntax_of
-
-# Where the request holding a key keeps its StageTracker.
-TRACKER_ENVIRON_KEY = "flask_idempotency.stages"
 
 _WHAT_TO_DO_INSTEAD = (
     "let the extension commit (it commits the view's writes with its response), use stage() "
@@ -68,11 +67,26 @@ def execution_writes(context: Any, statement: str) -> bool:
     return sql_writes(statement, syntax_of(context.dialect.name))
 
 
-def _observer_of_current_request() -> WriteObserver | None:
-    if not has_request_context():
-        return None
-    observer: WriteObserver | None = request.environ.get(TRACKER_ENVIRON_KEY)
-    return observer
+# The StageTracker of the key held by the code running in this context: an @idempotent view
+# or an idempotent_function. A context variable, not the request, so that code outside any
+# request is guarded too, and each thread or task sees only its own.
+_active_observer: ContextVar[WriteObserver | None] = ContextVar(
+    "flask_idempotency_stage_tracker", default=None
+)
+
+
+@contextmanager
+def observing(observer: WriteObserver) -> Iterator[None]:
+    """Report this context's writes to ``observer`` while the block runs."""
+    token = _active_observer.set(observer)
+    try:
+        yield
+    finally:
+        _active_observer.reset(token)
+
+
+def active_observer() -> WriteObserver | None:
+    return _active_observer.get()
 
 
 def _before_cursor_execute(
@@ -83,7 +97,7 @@ def _before_cursor_execute(
     context: Any,
     executemany: bool,
 ) -> None:
-    observer = _observer_of_current_request()
+    observer = active_observer()
     if observer is None or context is None:
         return
     if context.execution_options.get(INTERNAL_OPTION):
@@ -114,10 +128,7 @@ def _open_pysqlite_transaction(connection: Any) -> None:
 
 
 def _controlled_by_a_view(session: Session) -> bool:
-    return (
-        not session.info.get(TRANSACTION_CONTROL_INFO)
-        and _observer_of_current_request() is not None
-    )
+    return not session.info.get(TRANSACTION_CONTROL_INFO) and active_observer() is not None
 
 
 def _before_commit(session: Session) -> None:

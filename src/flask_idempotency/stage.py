@@ -19,13 +19,12 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
-from flask import has_request_context, request
 from sqlalchemy.orm import Session
 
 from .errors import StageError
 from .model import FINISHED, STARTED, IdempotencyKey
 from .service import IdempotencyKeyService
-from .write_guard import TRACKER_ENVIRON_KEY
+from .write_guard import active_observer
 
 
 @dataclass(frozen=True)
@@ -103,11 +102,11 @@ def has_unflushed_changes(session: Session) -> bool:
 
 
 def current_tracker() -> StageTracker:
-    tracker: StageTracker | None = (
-        request.environ.get(TRACKER_ENVIRON_KEY) if has_request_context() else None
-    )
-    if tracker is None:
-        raise RuntimeError("stage() is only available inside an @idempotent view")
+    tracker = active_observer()
+    if not isinstance(tracker, StageTracker):
+        raise RuntimeError(
+            "stage() is only available inside an @idempotent view or an idempotent_function"
+        )
     return tracker
 
 

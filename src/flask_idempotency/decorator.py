@@ -41,7 +41,7 @@ from .service import IdempotencyKeyService
 from .stage import StageTracker
 from .state import get_state
 from .stored_response import StoredResponse, replay
-from .write_guard import TRACKER_ENVIRON_KEY
+from .write_guard import observing
 
 P = ParamSpec("P")
 ViewReturn = ResponseReturnValue | Awaitable[ResponseReturnValue]
@@ -210,42 +210,40 @@ def _run_holding(
     key: IdempotencyKey,
 ) -> Response:
     tracker = StageTracker(service, key)
-    request.environ[TRACKER_ENVIRON_KEY] = tracker
     retries_left = settings.database_retries
-    try:
-        while True:
-            try:
-                response = _call_view(view, args, kwargs)
-                if response.status_code in settings.unstored_statuses:
-                    # "Come back later": nothing of this attempt is kept, and the retry runs.
-                    service.release(key)
+    with observing(tracker):
+        try:
+            while True:
+                try:
+                    response = _call_view(view, args, kwargs)
+                    if response.status_code in settings.unstored_statuses:
+                        # "Come back later": nothing of this attempt is kept, and the retry runs.
+                        service.release(key)
+                        return response
+                    stored = StoredResponse.capture(response, settings.stored_headers)
+                    service.finish(key, stored.values())
                     return response
-                stored = StoredResponse.capture(response, settings.stored_headers)
-                service.finish(key, stored.values())
-                return response
-            except DBAPIError as error:
-                if not (retries_left and is_retryable(error)):
-                    raise
-                # The database rolled the transaction back, perhaps at its COMMIT; what it did
-                # commit (earlier stages) stays done. Resume from what it holds, not from what
-                # this attempt believed.
-                retries_left -= 1
-                service.rollback()
-                _back_off(settings.database_retries - retries_left)
-                service.reload(key)
-                tracker.restart()
-    except LockLost:
-        # Another request holds the key now: it is not ours to release.
-        raise
-    except BaseException as error:
-        _release_quietly(service, key)
-        if isinstance(error, SQLAlchemyError) and is_unavailable(error):
-            _log_unavailable("running", key.idempotency_key, error)
-            raise DatabaseUnavailable() from error
-        _raise_without_values(error, key.idempotency_key)
-        raise
-    finally:
-        del request.environ[TRACKER_ENVIRON_KEY]
+                except DBAPIError as error:
+                    if not (retries_left and is_retryable(error)):
+                        raise
+                    # The database rolled the transaction back, perhaps at its COMMIT; what it did
+                    # commit (earlier stages) stays done. Resume from what it holds, not from what
+                    # this attempt believed.
+                    retries_left -= 1
+                    service.rollback()
+                    _back_off(settings.database_retries - retries_left)
+                    service.reload(key)
+                    tracker.restart()
+        except LockLost:
+            # Another request holds the key now: it is not ours to release.
+            raise
+        except BaseException as error:
+            _release_quietly(service, key)
+            if isinstance(error, SQLAlchemyError) and is_unavailable(error):
+                _log_unavailable("running", key.idempotency_key, error)
+                raise DatabaseUnavailable() from error
+            _raise_without_values(error, key.idempotency_key)
+            raise
 
 
 def _call_view(

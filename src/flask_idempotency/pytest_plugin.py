@@ -1,0 +1,1 @@
+"""The pytest plugin of flask-idempotency, loaded through the ``pytest11`` entry point."""
