@@ -23,10 +23,9 @@ from tests.ledger_app import db, idempotency
 KEY = f"key-{uuid.uuid4()}"
 TOKEN = f"token-{uuid.uuid4()}"
 NOTE = f"note-{uuid.uuid4()}"
-REQUEST = {
-    "json": {"amount": 7, "note": NOTE},
-    "headers": headers(KEY, Authorization=f"Bearer {TOKEN}"),
-}
+BODY = {"amount": 7, "note": NOTE}
+HEADERS = headers(KEY, Authorization=f"Bearer {TOKEN}")
+REQUEST: dict[str, Any] = {"json": BODY, "headers": HEADERS}
 
 
 def timeout_options(database_kind: str) -> dict[str, Any]:
@@ -67,8 +66,8 @@ def test_a_lock_wait_timeout_at_the_claim_is_a_503_and_the_retry_resumes(
     )
     client = app.test_client()
     # A first attempt that failed in its second stage leaves the key for its retry to claim.
-    failing = {**REQUEST["headers"], "X-Fail-At": "charged"}
-    failed = client.post("/orders/o1", json=REQUEST["json"], headers=failing)
+    failing = {**HEADERS, "X-Fail-At": "charged"}
+    failed = client.post("/orders/o1", json=BODY, headers=failing)
     # Another transaction holds the key's row, as a long-running maintenance job might.
     with app.app_context(), db.engine.connect() as holder:
         holder.execute(sa.select(idempotency.model.id).with_for_update()).all()

@@ -52,17 +52,16 @@ def kill_connections(kind: str, database: str) -> int:
                     {"database": database},
                 ).all()
                 return len(killed)
-            ids = connection.execute(
+            others = connection.execute(
                 sa.text(
                     "SELECT id FROM information_schema.processlist "
                     "WHERE db = :database AND id <> CONNECTION_ID()"
                 ),
                 {"database": database},
-            ).scalars()
-            ids = list(ids)
-            for connection_id in ids:
+            ).all()
+            for (connection_id,) in others:
                 connection.exec_driver_sql(f"KILL {int(connection_id)}")
-            return len(ids)
+            return len(others)
     finally:
         admin.dispose()
 

@@ -9,8 +9,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from flask import Flask, abort, g, request
-from flask_login import LoginManager, UserMixin
+from flask import Flask, Request, abort, g, request
+from flask_login import LoginManager
 from flask_sqlalchemy import SQLAlchemy
 
 from flask_idempotency import ConfigurationError, Idempotency, idempotent
@@ -200,22 +200,31 @@ def test_a_scope_from_the_verified_user_replays_across_a_refreshed_token(
     assert charges(app) == 2
 
 
-class User(UserMixin):
+class User:
+    """A signed-in user as Flask-Login sees one: what its UserMixin gives, written out."""
+
+    is_authenticated = True
+    is_active = True
+    is_anonymous = False
+
     def __init__(self, user_id: str) -> None:
         self.id = user_id
+
+    def get_id(self) -> str:
+        return self.id
+
+
+def load_user_from_request(incoming: Request) -> User | None:
+    # Stands in for a verified credential: the tests' "session" header.
+    user_id = incoming.headers.get("X-Test-User")
+    return User(user_id) if user_id else None
 
 
 def test_flask_login_scope_keeps_users_apart_and_anonymous_users_share_one_scope(
     make_app: Callable[..., Flask],
 ) -> None:
     app = make_app(IDEMPOTENCY_SCOPE="flask_login", SECRET_KEY="test")
-    login_manager = LoginManager(app)
-
-    @login_manager.request_loader
-    def load_user_from_request(incoming: Any) -> User | None:
-        # Stands in for a verified credential: the tests' "session" header.
-        user_id = incoming.headers.get("X-Test-User")
-        return User(user_id) if user_id else None
+    LoginManager(app).request_loader(load_user_from_request)
 
     client = app.test_client()
     body = {"amount": 2}

@@ -12,8 +12,8 @@ import psutil
 from flask import Flask
 
 from tests.reliability.conftest import Figures, ServeStorefront, add_figures, scaled
-from tests.reliability.shop_client import Reply, Shop, duplicated_effects, locks_left
-from tests.served import Server
+from tests.reliability.shop_client import Shop, duplicated_effects, locks_left
+from tests.served import Reply, Server
 from tests.storefront.conftest import MUG, TSHIRT_M
 
 LOCK_TIMEOUT = 3
@@ -63,7 +63,7 @@ def kill_inside_payment(server: Server, shop: Shop, cart_id: str, key: str) -> N
     """Send a completion that is held inside payment_authorized, and SIGKILL the worker serving
     it once its tax lines (two items and the shipping) have committed; the answer is lost."""
     connection = send_without_waiting(server.port, cart_id, key)
-    client_port = connection.sock.getsockname()[1]  # type: ignore[union-attr]
+    client_port = connection.sock.getsockname()[1]
     worker = worker_serving(server, client_port, time.monotonic() + PATIENCE)
     poll(
         lambda: shop.call("GET", f"/admin/carts/{cart_id}/audit"),
@@ -122,7 +122,7 @@ def medusa_js_pause(attempt: int, previous: Reply | None) -> float:
     Retry-After when it has one, else 0.5, 1.5, 3.5, 7.5 s."""
     if previous is not None and "Retry-After" in previous.headers:
         return float(previous.headers["Retry-After"])
-    return (2**attempt - 1) / 2
+    return (2.0**attempt - 1) / 2
 
 
 def test_a_client_retrying_as_medusa_js_does_recovers_a_killed_workers_key(

@@ -16,14 +16,13 @@ from flask import Flask
 from tests.conftest import SERVER_KINDS
 from tests.reliability.conftest import Figures, ServeStorefront, add_figures
 from tests.reliability.shop_client import (
-    Reply,
     Shop,
     duplicated_effects,
     locks_left,
     stored_key_count,
 )
 from tests.reliability.tcp_proxy import TcpProxy
-from tests.served import serve
+from tests.served import Reply, serve
 from tests.storefront.conftest import HOODIE_L, MUG, TSHIRT_M
 from tests.test_database_trouble import kill_connections
 

@@ -9,13 +9,13 @@ from flask import Flask
 
 from tests.reliability.conftest import Figures, ServeStorefront, add_figures, scaled
 from tests.reliability.shop_client import (
-    Reply,
     Shop,
     duplicated_effects,
     locks_left,
     outcomes,
     the_one_original,
 )
+from tests.served import Reply
 from tests.storefront.conftest import HOODIE_L, MUG, TSHIRT_M
 
 

@@ -20,7 +20,8 @@ from sqlalchemy import func, select
 from example_app.extensions import db, idempotency
 from flask_idempotency import idempotent
 from tests.reliability.conftest import Figures, ServeStorefront, add_figures, another_storefront
-from tests.reliability.shop_client import Reply, Shop, the_one_original
+from tests.reliability.shop_client import Shop, the_one_original
+from tests.served import Reply
 
 HEADER = "Idempotency-Key"
 FAULT = "X-Storefront-Fault"

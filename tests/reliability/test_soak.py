@@ -15,7 +15,8 @@ from dataclasses import dataclass, field
 from flask import Flask
 
 from tests.reliability.conftest import Figures, ServeStorefront, add_figures, scaled
-from tests.reliability.shop_client import Reply, Shop, duplicated_effects, locks_left
+from tests.reliability.shop_client import Shop, duplicated_effects, locks_left
+from tests.served import Reply
 from tests.storefront.conftest import HOODIE_L, MUG, TSHIRT_M
 
 STAGES = ("tax_lines_created", "payment_authorized", "finished")

@@ -49,8 +49,8 @@ def test_a_whole_checkout_gives_one_order_with_shipping_in_its_totals(
     response = complete(client, cart_id, "checkout")
 
     assert response.status_code == 200
-    assert response.json["type"] == "order"  # type: ignore[index]
-    order = response.json["data"]  # type: ignore[index]
+    assert response.json["type"] == "order"
+    order = response.json["data"]
     assert order["id"].startswith("order_")
     assert (order["cart_id"], order["email"], order["currency_code"]) == (
         cart_id,
@@ -94,7 +94,7 @@ def test_a_cart_completed_straight_from_its_line_items_ships_and_pays_by_default
 ) -> None:
     cart_id = new_cart(client, (HOODIE_L, 1))
 
-    order = complete(client, cart_id).json["data"]  # type: ignore[index]
+    order = complete(client, cart_id).json["data"]
 
     [method] = order["shipping_methods"]
     assert (method["shipping_option_id"], method["price"]) == (
@@ -129,7 +129,7 @@ def test_a_completed_cart_completed_again_under_a_new_key_returns_its_order(
 
     assert again.status_code == 200
     assert "Idempotent-Replayed" not in again.headers
-    assert again.json["data"]["id"] == first.json["data"]["id"]  # type: ignore[index]
+    assert again.json["data"]["id"] == first.json["data"]["id"]
     assert audit(client, cart_id) == completed(lines=1)
 
 
@@ -141,7 +141,7 @@ def test_completing_an_empty_cart_is_400_stored_and_replayed(client: FlaskClient
 
     assert first.status_code == retry.status_code == 400
     assert first.mimetype == "application/problem+json"
-    assert first.json["medusa_type"] == "invalid_data"  # type: ignore[index]
+    assert first.json["medusa_type"] == "invalid_data"
     assert retry.headers["Idempotent-Replayed"] == "true"
     assert retry.data == first.data
 
@@ -176,7 +176,7 @@ def test_a_fault_in_a_stage_then_a_retry_completes_once(
     key = "faulty" if resumed_by == "the same key" else "second-try"
     resumed = complete(client, cart_id, key)
     assert resumed.status_code == 200, resumed.json
-    assert resumed.json["type"] == "order"  # type: ignore[index]
+    assert resumed.json["type"] == "order"
     # Tax lines not duplicated, one authorization, one order.
     assert audit(client, cart_id) == completed(lines=2)
     assert_order_adds_up(app, cart_id)
@@ -226,9 +226,9 @@ def test_a_cart_being_completed_refuses_changes_with_409_that_are_not_stored(
         refused = send(client, change, f"{name}-key")
         assert refused.status_code == 409, (name, refused.json)
         assert refused.mimetype == "application/problem+json"
-        assert refused.json["medusa_type"] == "conflict"  # type: ignore[index]
-        assert refused.json["code"] == "invalid_state_error"  # type: ignore[index]
-        assert "being completed" in refused.json["message"]  # type: ignore[index]
+        assert refused.json["medusa_type"] == "conflict"
+        assert refused.json["code"] == "invalid_state_error"
+        assert "being completed" in refused.json["message"]
         assert int(refused.headers["Retry-After"]) >= 1
         # Not stored: the same key runs again, and is refused again.
         again = send(client, change, f"{name}-key")
@@ -241,8 +241,8 @@ def test_a_cart_being_completed_refuses_changes_with_409_that_are_not_stored(
         late = send(client, change, f"{name}-key")
         assert late.status_code == 400, (name, late.json)
         assert "Idempotent-Replayed" not in late.headers
-        assert late.json["medusa_type"] == "not_allowed"  # type: ignore[index]
-        assert late.json["code"] == "cart_incompatible_state"  # type: ignore[index]
+        assert late.json["medusa_type"] == "not_allowed"
+        assert late.json["code"] == "cart_incompatible_state"
     assert audit(client, cart_id) == completed(lines=2)
     assert_order_adds_up(app, cart_id)
 
@@ -258,7 +258,7 @@ def test_a_completed_cart_refuses_changes_with_400_stored_like_any_answer(
         refused = send(client, change, f"{name}-late")
         replay = send(client, change, f"{name}-late")
         assert refused.status_code == 400, (name, refused.json)
-        assert refused.json["message"].endswith("is completed and takes no more changes.")  # type: ignore[index]
+        assert refused.json["message"].endswith("is completed and takes no more changes.")
         assert replay.headers["Idempotent-Replayed"] == "true"
         assert replay.data == refused.data
     assert audit(client, cart_id) == completed(lines=1)
@@ -279,7 +279,7 @@ def test_a_cart_emptied_before_the_first_stage_took_its_lock_is_refused_and_stay
     retry = complete(client, cart_id, "emptied")
 
     assert first.status_code == 400, first.json
-    assert "no line items" in first.json["message"]  # type: ignore[index]
+    assert "no line items" in first.json["message"]
     assert retry.headers["Idempotent-Replayed"] == "true" and retry.data == first.data
     assert audit(client, cart_id) == {
         "line_items": 0,

@@ -12,12 +12,14 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from functools import partial
+from typing import TypeVar
 
 import pytest
 from flask import Flask
 
-from tests.reliability.shop_client import Reply, Shop
+from tests.reliability.shop_client import Shop
+from tests.served import Reply
 from tests.storefront.conftest import (
     HOODIE_L,
     MUG,
@@ -30,6 +32,8 @@ pytestmark = pytest.mark.concurrency
 
 # Far beyond what any step takes on a loaded machine; it only bounds a test failing anyway.
 PATIENCE = 60
+
+Answer = TypeVar("Answer")
 
 
 def retried_by_medusa_js(status: int) -> bool:
@@ -49,11 +53,11 @@ def answered(send: Callable[[], Reply], retry: Callable[[int], bool]) -> tuple[R
         time.sleep(0.05)
 
 
-def together(requests: list[Callable[[], Any]]) -> list[Any]:
+def together(requests: list[Callable[[], Answer]]) -> list[Answer]:
     """Run ``requests`` each in a thread of its own, released at the same moment."""
     start = threading.Barrier(len(requests))
 
-    def run(request: Callable[[], Any]) -> Any:
+    def run(request: Callable[[], Answer]) -> Answer:
         start.wait(timeout=30)
         return request()
 
@@ -75,8 +79,9 @@ def test_simultaneous_adds_of_one_variant_under_different_keys_add_up(
 
     results = together(
         [
-            lambda variant=variant, quantity=quantity, number=number: answered(
-                lambda: shop.add(cart_id, variant, quantity, key=f"add-{number}"),
+            partial(
+                answered,
+                partial(shop.add, cart_id, variant, quantity, key=f"add-{number}"),
                 retried_by_medusa_js,
             )
             for number, (variant, quantity) in enumerate(adds)
@@ -137,9 +142,7 @@ def test_simultaneous_adds_and_updates_of_one_line_run_as_if_one_after_the_other
 
     results = together(
         [
-            lambda number=number, kind=kind, amount=amount: answered(
-                lambda: change(number, kind, amount), retried_by_medusa_js
-            )
+            partial(answered, partial(change, number, kind, amount), retried_by_medusa_js)
             for number, (kind, amount) in enumerate(changes)
         ]
     )
@@ -224,10 +227,11 @@ def test_adds_racing_a_completion_are_in_its_order_or_refused(
 
     results = together(
         [
-            lambda: answered(lambda: shop.complete(cart_id, "racing-checkout"), not_retried),
+            partial(answered, partial(shop.complete, cart_id, "racing-checkout"), not_retried),
             *(
-                lambda variant=variant, quantity=quantity, number=number: answered(
-                    lambda: shop.add(cart_id, variant, quantity, key=f"racing-{number}"),
+                partial(
+                    answered,
+                    partial(shop.add, cart_id, variant, quantity, key=f"racing-{number}"),
                     not_retried,
                 )
                 for number, (variant, quantity) in enumerate(adds)
