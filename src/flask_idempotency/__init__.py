@@ -1,5 +1,6 @@
 """Idempotency keys for Flask: make requests safe to retry."""
 
+from .current_key import CurrentKey, current_key
 from .database_errors import KeyStorageError
 from .decorator import idempotent
 from .errors import (
@@ -25,6 +26,7 @@ from .stage import Stage, stage
 
 __all__ = [
     "ConfigurationError",
+    "CurrentKey",
     "DatabaseUnavailable",
     "FinalResponse",
     "Idempotency",
@@ -45,6 +47,7 @@ __all__ = [
     "ResponseNotStorable",
     "Stage",
     "StageError",
+    "current_key",
     "idempotent",
     "stage",
 ]

@@ -10,54 +10,41 @@ retry resumes there.
 from __future__ import annotations
 
 import functools
-import logging
-import random
-import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any, ParamSpec, overload
 
 from flask import Response, current_app, request
 from flask.typing import ResponseReturnValue
-from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 from werkzeug.http import parse_set_header
 
 from .config import ScopeFunction, Settings
-from .database_errors import KeyStorageError, describe, is_internal, is_retryable, is_unavailable
 from .errors import (
-    DatabaseUnavailable,
     IdempotencyError,
     IdempotencyKeyRequired,
-    LockLost,
     RequestBodyTooLarge,
-    RequestInFlight,
 )
 from .fingerprint import RequestFingerprint, fingerprint_request
+from .holding import KeyRequest, claim, run_holding
 from .key_header import ClientKey, parse_key_header
 from .model import IdempotencyKey
-from .scope import current_scope, resolve_scope
+from .options import SAFE_METHODS, EffectiveOptions, KeyOptions
+from .scope import current_scope
 from .service import IdempotencyKeyService
-from .stage import StageTracker
 from .state import get_state
 from .stored_response import StoredResponse, replay
-from .write_guard import observing
 
 P = ParamSpec("P")
 ViewReturn = ResponseReturnValue | Awaitable[ResponseReturnValue]
 
-logger = logging.getLogger("flask_idempotency")
-
-# Idempotent by definition (RFC 9110, section 9.2.2): never claimed, never stored.
-SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 # The header value echoed on this request's response, kept with the request.
 KEY_ECHO_ENVIRON_KEY = "flask_idempotency.key_echo"
-# First pause between polls of a key in flight; it doubles up to the cap.
-_FIRST_POLL_DELAY = 0.05
-_MAX_POLL_DELAY = 0.5
-# Before the n-th rerun after a deadlock, wait up to this times 2**n seconds, at random, so
-# that the transactions that collided do not collide again in step.
-_RETRY_BACKOFF = 0.01
+# The status and Retry-After seconds of an error this request raised, so that the header
+# survives an @app.errorhandler that renders the error itself.
+RETRY_AFTER_ENVIRON_KEY = "flask_idempotency.retry_after"
+# Set on a view made by @idempotent: the options it was given.
+OPTIONS_ATTRIBUTE = "__idempotency_options__"
 
 
 @overload
@@ -70,6 +57,9 @@ def idempotent(
     required: bool | None = None,
     wait: float | None = None,
     scope: ScopeFunction | str | None = None,
+    ttl: float | None = None,
+    lock_timeout: float | None = None,
+    methods: Iterable[str] | None = None,
 ) -> Callable[[Callable[P, ViewReturn]], Callable[P, Response]]: ...
 
 
@@ -80,30 +70,74 @@ def idempotent(
     required: bool | None = None,
     wait: float | None = None,
     scope: ScopeFunction | str | None = None,
+    ttl: float | None = None,
+    lock_timeout: float | None = None,
+    methods: Iterable[str] | None = None,
 ) -> Callable[P, Response] | Callable[[Callable[P, ViewReturn]], Callable[P, Response]]:
     """Make a view safe to retry under an ``Idempotency-Key``.
 
-    ``required`` overrides ``IDEMPOTENCY_REQUIRED``, ``wait`` (seconds) ``IDEMPOTENCY_WAIT``
-    and ``scope`` (a callable or a scope name) ``IDEMPOTENCY_SCOPE`` for this view. Sync and
-    async views are supported. GET, HEAD and OPTIONS requests pass through untouched: they are
-    idempotent by definition, and nothing is stored for them.
+    Each option overrides, for this view, its blueprint's (``Idempotency.protect``) and the
+    app's setting: ``required`` (``IDEMPOTENCY_REQUIRED``), ``wait`` in seconds
+    (``IDEMPOTENCY_WAIT``), ``scope``, a callable or a scope name (``IDEMPOTENCY_SCOPE``),
+    ``ttl`` in seconds (``IDEMPOTENCY_KEY_TTL``) and ``lock_timeout`` in seconds
+    (``IDEMPOTENCY_LOCK_TIMEOUT``). ``methods`` narrows the unsafe methods protected (default:
+    all). GET, HEAD and OPTIONS requests always pass through untouched: they are idempotent by
+    definition, and nothing is stored for them. Sync and async views are supported.
     """
-    view_scope = None if scope is None else resolve_scope(scope, where="@idempotent(scope=...)")
+    options = KeyOptions.given(
+        "@idempotent(...)",
+        required=required,
+        wait=wait,
+        scope=scope,
+        ttl=ttl,
+        lock_timeout=lock_timeout,
+        methods=methods,
+    )
 
     def decorate(view: Callable[P, ViewReturn]) -> Callable[P, Response]:
         @functools.wraps(view)
         def idempotent_view(*args: P.args, **kwargs: P.kwargs) -> Response:
-            if request.method in SAFE_METHODS:
-                return current_app.make_response(current_app.ensure_sync(view)(*args, **kwargs))
-            return _handle(view, args, kwargs, required=required, wait=wait, scope=view_scope)
+            if request.method not in SAFE_METHODS:
+                state = get_state()
+                chosen = options.over(_protection_of_current_request(state.protected))
+                if chosen.protects(request.method):
+                    return _protected(
+                        view, args, kwargs, EffectiveOptions.of(chosen, state.settings)
+                    )
+            return current_app.make_response(current_app.ensure_sync(view)(*args, **kwargs))
 
+        setattr(idempotent_view, OPTIONS_ATTRIBUTE, options)
         return idempotent_view
 
     return decorate if view is None else decorate(view)
 
 
+def _protection_of_current_request(protected: dict[object, KeyOptions]) -> KeyOptions:
+    """The options of the blueprints the request is routed through (the nearest first), then
+    of the app, as given to ``Idempotency.protect``."""
+    options = KeyOptions()
+    if not protected:
+        return options
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    for name in request.blueprints:
+        blueprint = app.blueprints.get(name)
+        if blueprint is not None and blueprint in protected:
+            options = options.over(protected[blueprint])
+    if app in protected:
+        options = options.over(protected[app])
+    return options
+
+
 def echo_key_header(response: Response) -> Response:
-    """Put the key in use on every response, errors included, and let browsers read it."""
+    """Put the key in use on every response, errors included, and let browsers read it; keep
+    the Retry-After of an error the app rendered through its own error handler."""
+    retry_after: tuple[int, int] | None = request.environ.get(RETRY_AFTER_ENVIRON_KEY)
+    if (
+        retry_after is not None
+        and response.status_code == retry_after[0]
+        and "Retry-After" not in response.headers
+    ):
+        response.headers["Retry-After"] = str(retry_after[1])
     echo: str | None = request.environ.get(KEY_ECHO_ENVIRON_KEY)
     if echo is None:
         return response
@@ -116,14 +150,25 @@ def echo_key_header(response: Response) -> Response:
     return response
 
 
+def _protected(
+    view: Callable[..., ViewReturn],
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+    options: EffectiveOptions,
+) -> Response:
+    try:
+        return _handle(view, args, kwargs, options)
+    except IdempotencyError as error:
+        if error.retry_after_seconds is not None and error.code is not None:
+            request.environ[RETRY_AFTER_ENVIRON_KEY] = (error.code, error.retry_after_seconds)
+        raise
+
+
 def _handle(
     view: Callable[..., ViewReturn],
     args: tuple[Any, ...],
     kwargs: dict[str, Any],
-    *,
-    required: bool | None,
-    wait: float | None,
-    scope: ScopeFunction | None,
+    options: EffectiveOptions,
 ) -> Response:
     state = get_state()
     settings = state.settings
@@ -133,17 +178,48 @@ def _handle(
         max_length=settings.max_key_length,
     )
     if client_key is None:
-        if settings.required if required is None else required:
+        if options.required:
             raise IdempotencyKeyRequired(f"This endpoint requires an {settings.header} header.")
         client_key = ClientKey(str(uuid.uuid4()), quoted=False)
     fingerprint = _fingerprint(settings)
-    caller_scope = current_scope(scope or settings.scope)
+    caller_scope = current_scope(options.scope)
     request.environ[KEY_ECHO_ENVIRON_KEY] = client_key.header_value()
-    key = _claim(state.service, settings, client_key, fingerprint, caller_scope, wait)
-    if key.is_finished:
-        logger.debug("replaying key %s", _abbreviated(client_key.value))
-        return replay(key)
-    return _run_holding(view, args, kwargs, state.service, settings, key)
+    taken = claim(
+        state.service,
+        settings,
+        KeyRequest(
+            key=client_key.value,
+            scope=caller_scope,
+            method=fingerprint.method,
+            path=fingerprint.path,
+            params=fingerprint.stored_params(settings.redacted_fields, keep=settings.store_params),
+            fingerprint=fingerprint.digest,
+            ttl=options.ttl,
+            lock_timeout=options.lock_timeout,
+            wait=options.wait,
+        ),
+    )
+    if taken.taken is None:
+        return replay(taken.key)
+    key = taken.key
+    return run_holding(
+        state.service,
+        settings,
+        key,
+        attempt=lambda: _call_view(view, args, kwargs),
+        keep=lambda response: _keep(state.service, settings, key, response),
+    )
+
+
+def _keep(
+    service: IdempotencyKeyService, settings: Settings, key: IdempotencyKey, response: Response
+) -> None:
+    if response.status_code in settings.unstored_statuses:
+        # "Come back later": nothing of this attempt is kept, and the retry runs.
+        service.release(key)
+        return
+    stored = StoredResponse.capture(response, settings.stored_headers)
+    service.finish(key, stored.values())
 
 
 def _fingerprint(settings: Settings) -> RequestFingerprint:
@@ -158,92 +234,6 @@ def _fingerprint(settings: Settings) -> RequestFingerprint:
         raise RequestBodyTooLarge(
             f"The request body is larger than the {request.max_content_length} bytes accepted."
         ) from None
-
-
-def _claim(
-    service: IdempotencyKeyService,
-    settings: Settings,
-    client_key: ClientKey,
-    fingerprint: RequestFingerprint,
-    scope: str,
-    wait: float | None,
-) -> IdempotencyKey:
-    deadline = time.monotonic() + (settings.wait if wait is None else wait)
-    poll_delay = _FIRST_POLL_DELAY
-    retries_left = settings.database_retries
-    while True:
-        try:
-            return service.initialize_request(
-                client_key.value,
-                fingerprint.method,
-                fingerprint.stored_params(settings.redacted_fields, keep=settings.store_params),
-                fingerprint.path,
-                scope=scope,
-                fingerprint=fingerprint.digest,
-            )
-        except RequestInFlight:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise
-            # Poll with a deadline: the holder commits its result in its own time.
-            time.sleep(min(poll_delay, remaining))
-            poll_delay = min(poll_delay * 2, _MAX_POLL_DELAY)
-        except SQLAlchemyError as error:
-            _rollback_quietly(service)
-            if retries_left and is_retryable(error):
-                retries_left -= 1
-                _back_off(settings.database_retries - retries_left)
-                continue
-            if is_unavailable(error):
-                _log_unavailable("claiming", client_key.value, error)
-                raise DatabaseUnavailable() from error
-            _raise_without_values(error, client_key.value)
-            raise
-
-
-def _run_holding(
-    view: Callable[..., ViewReturn],
-    args: tuple[Any, ...],
-    kwargs: dict[str, Any],
-    service: IdempotencyKeyService,
-    settings: Settings,
-    key: IdempotencyKey,
-) -> Response:
-    tracker = StageTracker(service, key)
-    retries_left = settings.database_retries
-    with observing(tracker):
-        try:
-            while True:
-                try:
-                    response = _call_view(view, args, kwargs)
-                    if response.status_code in settings.unstored_statuses:
-                        # "Come back later": nothing of this attempt is kept, and the retry runs.
-                        service.release(key)
-                        return response
-                    stored = StoredResponse.capture(response, settings.stored_headers)
-                    service.finish(key, stored.values())
-                    return response
-                except DBAPIError as error:
-                    if not (retries_left and is_retryable(error)):
-                        raise
-                    # The database rolled the transaction back, perhaps at its COMMIT; what it did
-                    # commit (earlier stages) stays done. Resume from what it holds, not from what
-                    # this attempt believed.
-                    retries_left -= 1
-                    service.rollback()
-                    _back_off(settings.database_retries - retries_left)
-                    service.reload(key)
-                    tracker.restart()
-        except LockLost:
-            # Another request holds the key now: it is not ours to release.
-            raise
-        except BaseException as error:
-            _release_quietly(service, key)
-            if isinstance(error, SQLAlchemyError) and is_unavailable(error):
-                _log_unavailable("running", key.idempotency_key, error)
-                raise DatabaseUnavailable() from error
-            _raise_without_values(error, key.idempotency_key)
-            raise
 
 
 def _call_view(
@@ -261,50 +251,3 @@ def _call_view(
             return handled.get_response()  # type: ignore[return-value]
         result = handled
     return app.make_response(result)
-
-
-def _release_quietly(service: IdempotencyKeyService, key: IdempotencyKey) -> None:
-    try:
-        service.release(key)
-    except SQLAlchemyError as error:
-        # The database is out of reach; the lock lapses after IDEMPOTENCY_LOCK_TIMEOUT.
-        logger.warning(
-            "could not unlock key %s: %s", _abbreviated(key.idempotency_key), describe(error)
-        )
-        _rollback_quietly(service)
-
-
-def _rollback_quietly(service: IdempotencyKeyService) -> None:
-    try:
-        service.rollback()
-    except SQLAlchemyError as error:
-        logger.debug("rollback failed: %s", describe(error))
-
-
-def _raise_without_values(error: BaseException, key: str) -> None:
-    """An error of the extension's own statement is logged by Flask as a traceback; the
-    database's message may quote the key, the scope or the params, so it does not travel on."""
-    if is_internal(error):
-        raise KeyStorageError(
-            f"the database refused a statement of idempotency key {_abbreviated(key)}: "
-            f"{describe(error)}"
-        ) from None
-
-
-def _back_off(attempt: int) -> None:
-    time.sleep(random.uniform(0, _RETRY_BACKOFF * 2**attempt))
-
-
-def _log_unavailable(doing: str, key: str, error: SQLAlchemyError) -> None:
-    # The client gets a 503 without details; whoever runs the server needs the cause.
-    logger.warning(
-        "database trouble while %s key %s; answering 503: %s",
-        doing,
-        _abbreviated(key),
-        describe(error),
-    )
-
-
-def _abbreviated(key: str) -> str:
-    """Enough of a key to correlate log lines, not enough to replay someone's response."""
-    return key[:6] + "…" if len(key) > 6 else "…"

@@ -10,7 +10,7 @@ draft's examples do.
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from flask import current_app, has_app_context
 from werkzeug.exceptions import (
@@ -27,6 +27,9 @@ from werkzeug.exceptions import (
 
 from .config import DEFAULTS
 
+if TYPE_CHECKING:
+    from .model import IdempotencyKey
+
 PROBLEM_JSON = "application/problem+json"
 PROBLEM_BASE_URL_SETTING = "IDEMPOTENCY_PROBLEM_BASE_URL"
 # The statuses the draft answers with a link to the documentation of the problem.
@@ -40,6 +43,9 @@ class IdempotencyError(HTTPException):
     problem_name: str | None = None
     # Seconds for Retry-After; named apart from werkzeug's retry_after, which its __init__ resets.
     retry_after_seconds: int | None = None
+    # The key concerned, where there is one: for error handlers and signal receivers, never
+    # rendered to the client.
+    key: IdempotencyKey | None = None
 
     @property
     def problem_type(self) -> str:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from flask import Flask
+from collections.abc import Callable, Iterable
+from typing import Any, TypeVar
+
+from flask import Blueprint, Flask
 from flask_sqlalchemy import SQLAlchemy
 
 from . import statement_privacy, write_guard
@@ -11,10 +14,14 @@ from .config import DEFAULTS, ScopeFunction, Settings
 from .decorator import echo_key_header
 from .errors import ConfigurationError
 from .model import KEY_LENGTH, IdempotencyKey, define_model
+from .options import KeyOptions
+from .protection import Protector, exempt
 from .scope import resolve_scope
 from .server_settings import fit_to_server
 from .service import IdempotencyKeyService
 from .state import EXTENSION_NAME, IdempotencyState, get_state
+
+View = TypeVar("View", bound=Callable[..., Any])
 
 
 class Idempotency:
@@ -35,6 +42,8 @@ class Idempotency:
     ) -> None:
         self.db = db
         self.scope = scope
+        # Blueprints and apps given to protect(), with their options.
+        self._protected: dict[object, KeyOptions] = {}
         if app is not None:
             self.init_app(app)
 
@@ -66,11 +75,48 @@ class Idempotency:
             db=db,
             model=model,
             service=IdempotencyKeyService(db, model, settings),
+            protected=self._protected,
         )
+        app.before_request(Protector(app, self._protected))
         app.after_request(echo_key_header)
         app.cli.add_command(idempotency_cli)
         write_guard.install()
         statement_privacy.install()
+
+    def protect(
+        self,
+        target: Blueprint | Flask,
+        *,
+        required: bool | None = None,
+        wait: float | None = None,
+        scope: ScopeFunction | str | None = None,
+        ttl: float | None = None,
+        lock_timeout: float | None = None,
+        methods: Iterable[str] | None = None,
+    ) -> None:
+        """Protect every view of a blueprint (and the blueprints nested in it) or of an app
+        that accepts an unsafe method, as if each had ``@idempotent``.
+
+        The options are ``@idempotent``'s. A view's own ``@idempotent(...)`` options win over
+        its blueprint's, which win over the app's, which win over ``IDEMPOTENCY_*``. Routes
+        may be added before or after this call; use ``exempt`` to leave a view out.
+        """
+        if not isinstance(target, Blueprint | Flask):
+            raise TypeError(f"protect() takes a Blueprint or a Flask app, not {target!r}")
+        self._protected[target] = KeyOptions.given(
+            f"protect({target.name!r})",
+            required=required,
+            wait=wait,
+            scope=scope,
+            ttl=ttl,
+            lock_timeout=lock_timeout,
+            methods=methods,
+        )
+
+    @staticmethod
+    def exempt(view: View) -> View:
+        """Decorate a view that ``protect`` of its blueprint or app must leave unprotected."""
+        return exempt(view)
 
     @property
     def model(self) -> type[IdempotencyKey]:

@@ -28,6 +28,7 @@ from .claim import CLAIMABLE, ClaimStatements, claim_statements
 from .config import Settings
 from .database_clock import DatabaseClock
 from .errors import (
+    IdempotencyError,
     IdempotencyKeyMismatch,
     IdempotencyKeyNotFound,
     LockLost,
@@ -64,6 +65,37 @@ class FinalResponse:
 
 
 StageResult = RecoveryPoint | FinalResponse | Mapping[str, Any]
+
+# How a claim took its key (Claim.taken).
+CREATED = "created"
+RESUMED = "resumed"
+TAKEN_OVER = "taken_over"
+
+
+@dataclass(frozen=True)
+class Claim:
+    """What claiming a key gave: the key, and how the caller came to hold it.
+
+    ``taken`` is ``CREATED`` for a key new to the database (or expired, starting afresh),
+    ``RESUMED`` for an unlocked key a retry resumes, ``TAKEN_OVER`` for a key whose holder
+    outlived the lock timeout, and None when the caller does not hold it (a finished key to
+    replay).
+    """
+
+    key: IdempotencyKey
+    taken: str | None
+
+
+def _how_claimed(found: Row[Any] | None, token: str) -> str:
+    """From the key's row as read before the claim (None when it was not there)."""
+    if found is None or found.lock_token == token:
+        return CREATED
+    if found.locked_at is not None:
+        return TAKEN_OVER
+    if found.response_code is not None or found.recovery_point == FINISHED:
+        # Claimable though finished: it had expired.
+        return CREATED
+    return RESUMED
 
 
 class IdempotencyKeyService:
@@ -132,6 +164,24 @@ class IdempotencyKeyService:
         Raises ``IdempotencyKeyMismatch`` (422) when the key was used for another request and
         ``RequestInFlight`` (409) while another request holds it.
         """
+        return self.claim(
+            header_key, method, params, path, scope=scope, fingerprint=fingerprint
+        ).key
+
+    def claim(
+        self,
+        header_key: str | None,
+        method: str,
+        params: Any,
+        path: str,
+        *,
+        scope: str = "",
+        fingerprint: str | None = None,
+        ttl: float | None = None,
+        lock_timeout: float | None = None,
+    ) -> Claim:
+        """``initialize_request``, saying how the key was taken (see ``Claim``); ``ttl`` and
+        ``lock_timeout`` (seconds) override the settings for this key."""
         clock = self.clock
         claim = {
             "scope": scope,
@@ -141,19 +191,26 @@ class IdempotencyKeyService:
             "request_path": path,
             "fingerprint": fingerprint or digest_of(method, path, params),
             "lock_token": uuid.uuid4().hex,
-            "ttl": clock.offset(self.settings.key_ttl),
-            "stale": clock.offset(-self.settings.lock_timeout),
+            "ttl": clock.offset(self.settings.key_ttl if ttl is None else ttl),
+            "stale": clock.offset(
+                -(self.settings.lock_timeout if lock_timeout is None else lock_timeout)
+            ),
         }
-        key = self._snapshot(self._claim_row(clock.dialect_name, claim))
+        row, found = self._claim_row(clock.dialect_name, claim)
+        key = self._snapshot(row)
         if key.lock_token == claim["lock_token"]:
-            return key
+            return Claim(key, _how_claimed(found, claim["lock_token"]))
         # The claim takes every expired key that no live request holds, so a key it refused
         # is live: its fingerprint and its state decide.
+        refusal: IdempotencyError
         if key.fingerprint != claim["fingerprint"]:
-            raise IdempotencyKeyMismatch()
-        if key.is_finished:
-            return key
-        raise RequestInFlight()
+            refusal = IdempotencyKeyMismatch()
+        elif key.is_finished:
+            return Claim(key, None)
+        else:
+            refusal = RequestInFlight()
+        refusal.key = key
+        raise refusal
 
     def create(self, payload: Mapping[str, Any] | None = None) -> IdempotencyKey:
         """Insert a new, unlocked key; ``idempotency_key`` defaults to a uuid4."""
@@ -315,32 +372,37 @@ class IdempotencyKeyService:
 
     # Internals ------------------------------------------------------------------------------
 
-    def _claim_row(self, dialect_name: str, claim: dict[str, Any]) -> Row[Any]:
+    def _claim_row(
+        self, dialect_name: str, claim: dict[str, Any]
+    ) -> tuple[Row[Any], Row[Any] | None]:
+        """The key's row after the claim, and as first read (None when it was not there)."""
         statements = self._claim_statements.get(dialect_name)
         if statements is None:
             statements = claim_statements(self.table, dialect_name)
             self._claim_statements[dialect_name] = statements
         for _ in range(_CLAIM_ATTEMPTS):
             with autocommitted(self.session) as committed_itself:
-                row = self._claim_once(statements, claim)
+                row, found = self._claim_once(statements, claim)
             if not committed_itself:
                 self.commit()
             if row is not None:
-                return row
+                return row, found
         raise RequestInFlight()
 
-    def _claim_once(self, statements: ClaimStatements, claim: dict[str, Any]) -> Row[Any] | None:
+    def _claim_once(
+        self, statements: ClaimStatements, claim: dict[str, Any]
+    ) -> tuple[Row[Any] | None, Row[Any] | None]:
         execute = self.session.execute
         # A replay, a 409 or a 422 is decided by this read alone; nothing is locked.
-        row = execute(statements.read, claim, execution_options=INTERNAL).first()
-        if row is not None and (
-            row.lock_token == claim["lock_token"] or not row._mapping[CLAIMABLE]
+        found = execute(statements.read, claim, execution_options=INTERNAL).first()
+        if found is not None and (
+            found.lock_token == claim["lock_token"] or not found._mapping[CLAIMABLE]
         ):
-            return row
+            return found, found
         row = execute(statements.claim, claim, execution_options=INTERNAL).first()
         if row is None and statements.may_return_nothing:
             row = execute(statements.read, claim, execution_options=INTERNAL).first()
-        return row
+        return row, found
 
     def _commit_fenced(self, key: IdempotencyKey, values: dict[str, Any]) -> None:
         """Send the session's pending writes, change the key if this caller still holds it,

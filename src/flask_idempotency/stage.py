@@ -19,8 +19,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
+from flask import current_app
 from sqlalchemy.orm import Session
 
+from . import signals
 from .errors import StageError
 from .model import FINISHED, STARTED, IdempotencyKey
 from .service import IdempotencyKeyService
@@ -44,12 +46,18 @@ class StageTracker:
     active: Stage | None = None
     # Writes sent since the last commit outside any stage.
     unstaged_writes: bool = False
+    # Whether this attempt began after stages an earlier one committed.
+    resumed: bool = False
+
+    def __post_init__(self) -> None:
+        self.resumed = bool(self.key.completed_stages)
 
     def restart(self) -> None:
         """Forget this attempt's progress before the view runs again."""
         self.entered.clear()
         self.active = None
         self.unstaged_writes = False
+        self.resumed = bool(self.key.completed_stages)
 
     def enter(self, name: str) -> Stage:
         if name in (STARTED, FINISHED):
@@ -95,6 +103,8 @@ class StageTracker:
         if step is not None and step.pending:
             self.service.advance(self.key, step.name)
             self.unstaged_writes = False
+            app = current_app._get_current_object()  # type: ignore[attr-defined]
+            signals.stage_completed.send(app, key=self.key, stage=step.name)
 
 
 def has_unflushed_changes(session: Session) -> bool:

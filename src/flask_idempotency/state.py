@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from flask import Flask, current_app
 from flask_sqlalchemy import SQLAlchemy
 
 from .config import Settings
 from .model import IdempotencyKey
+from .options import KeyOptions
 from .service import IdempotencyKeyService
 
 EXTENSION_NAME = "idempotency"
@@ -20,6 +21,9 @@ class IdempotencyState:
     db: SQLAlchemy
     model: type[IdempotencyKey]
     service: IdempotencyKeyService
+    # Blueprints and apps given to Idempotency.protect, with their options; shared with the
+    # Idempotency object, which may be told of more after init_app.
+    protected: dict[object, KeyOptions] = field(default_factory=dict)
 
 
 def get_state(app: Flask | None = None) -> IdempotencyState:
