@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import functools
 import uuid
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, MutableMapping
 from typing import Any, ParamSpec, overload
 
 from flask import Response, current_app, request
@@ -112,7 +112,7 @@ def idempotent(
     return decorate if view is None else decorate(view)
 
 
-def _protection_of_current_request(protected: dict[object, KeyOptions]) -> KeyOptions:
+def _protection_of_current_request(protected: MutableMapping[object, KeyOptions]) -> KeyOptions:
     """The options of the blueprints the request is routed through (the nearest first), then
     of the app, as given to ``Idempotency.protect``."""
     options = KeyOptions()

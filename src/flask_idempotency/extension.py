@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+import weakref
+from collections.abc import Callable, Iterable, MutableMapping
 from typing import Any, TypeVar
 
 from flask import Blueprint, Flask
@@ -42,8 +43,9 @@ class Idempotency:
     ) -> None:
         self.db = db
         self.scope = scope
-        # Blueprints and apps given to protect(), with their options.
-        self._protected: dict[object, KeyOptions] = {}
+        # Blueprints and apps given to protect(), with their options; weakly, so that an app
+        # or blueprint dropped (as tests drop theirs) is not kept alive by this object.
+        self._protected: MutableMapping[object, KeyOptions] = weakref.WeakKeyDictionary()
         if app is not None:
             self.init_app(app)
 

@@ -11,7 +11,7 @@ keeps its own wrapper, which reads the blueprint's options per request, and a vi
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, MutableMapping
 from typing import Any, TypeVar
 
 from flask import Flask
@@ -34,7 +34,7 @@ def exempt(view: View) -> View:
 class Protector:
     """Wraps the protected views of one app, once, before its first request is dispatched."""
 
-    def __init__(self, app: Flask, protected: dict[object, KeyOptions]) -> None:
+    def __init__(self, app: Flask, protected: MutableMapping[object, KeyOptions]) -> None:
         self.app = app
         self.protected = protected
         self.done = False

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import MutableMapping
 from dataclasses import dataclass, field
 
 from flask import Flask, current_app
@@ -23,7 +24,7 @@ class IdempotencyState:
     service: IdempotencyKeyService
     # Blueprints and apps given to Idempotency.protect, with their options; shared with the
     # Idempotency object, which may be told of more after init_app.
-    protected: dict[object, KeyOptions] = field(default_factory=dict)
+    protected: MutableMapping[object, KeyOptions] = field(default_factory=dict)
 
 
 def get_state(app: Flask | None = None) -> IdempotencyState:
