@@ -19,6 +19,8 @@ from sqlalchemy.engine import URL, make_url
 
 from tests.ledger_app import create_app, db
 
+pytest_plugins = ("pytester",)
+
 SERVER_URL_VARIABLES = {"postgresql": "TEST_POSTGRESQL_URL", "mariadb": "TEST_MARIADB_URL"}
 SERVER_KINDS = list(SERVER_URL_VARIABLES)
 DATABASES = ["sqlite", *SERVER_KINDS]
