@@ -278,3 +278,9 @@ def test_bad_options_are_refused_where_they_are_written(
 def test_protect_refuses_what_is_neither_a_blueprint_nor_an_app() -> None:
     with pytest.raises(TypeError, match="Blueprint or a Flask app"):
         idempotency.protect("shop")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("target", [Blueprint("shop", __name__), Flask(__name__)])
+def test_idempotent_given_a_blueprint_or_an_app_says_to_use_protect(target: Any) -> None:
+    with pytest.raises(TypeError, match=r"idempotency\.protect"):
+        idempotent(target)

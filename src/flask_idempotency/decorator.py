@@ -15,6 +15,7 @@ from collections.abc import Awaitable, Callable, Iterable, MutableMapping
 from typing import Any, ParamSpec, overload
 
 from flask import Response, current_app, request
+from flask.sansio.scaffold import Scaffold
 from flask.typing import ResponseReturnValue
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 from werkzeug.http import parse_set_header
@@ -95,6 +96,13 @@ def idempotent(
     )
 
     def decorate(view: Callable[P, ViewReturn]) -> Callable[P, Response]:
+        if isinstance(view, Scaffold) or not callable(view):
+            # Wrapping a blueprint as if it were a view would protect nothing, silently.
+            raise TypeError(
+                f"@idempotent decorates a view function, not {view!r}; to protect every view "
+                "of a blueprint or an app, use idempotency.protect(blueprint_or_app)"
+            )
+
         @functools.wraps(view)
         def idempotent_view(*args: P.args, **kwargs: P.kwargs) -> Response:
             if request.method not in SAFE_METHODS:

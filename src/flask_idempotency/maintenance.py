@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from .config import Settings
 from .database_clock import DatabaseClock
-from .service import INTERNAL
+from .internal import INTERNAL
 
 FINISHED_STATE = "finished"
 IN_FLIGHT_STATE = "in flight"

@@ -20,7 +20,7 @@ from datetime import timedelta
 from typing import Any
 
 from flask_sqlalchemy import SQLAlchemy
-from sqlalchemy import ColumnElement, Row, Table, delete, or_, select, update
+from sqlalchemy import ColumnElement, Row, Table, or_, select, update
 from sqlalchemy.orm import Session, make_transient_to_detached
 
 from .autocommit import autocommitted
@@ -35,15 +35,10 @@ from .errors import (
     RequestInFlight,
 )
 from .fingerprint import digest_of
+from .internal import INTERNAL, TRANSACTION_CONTROL_INFO
+from .maintenance import KeyMaintenance
 from .model import FINISHED, STARTED, IdempotencyKey
 from .stored_response import kept_within
-
-# Marks the extension's own statements, so the write guard of stage() lets them through.
-INTERNAL_OPTION = "flask_idempotency_internal"
-INTERNAL = {INTERNAL_OPTION: True}
-# Set in ``session.info`` while the extension itself commits or rolls back, so that the guard
-# refusing a view's own commit() or rollback() (see write_guard.py) lets the extension's through.
-TRANSACTION_CONTROL_INFO = "flask_idempotency.controls_transaction"
 
 # How often a claim is rerun when PostgreSQL's snapshot missed a row committed meanwhile.
 _CLAIM_ATTEMPTS = 3
@@ -340,35 +335,10 @@ class IdempotencyKeyService:
         self.commit()
 
     def purge_expired(self, batch_size: int | None = None) -> int:
-        """Delete expired keys that nobody holds, ``batch_size`` per transaction."""
-        batch_size = batch_size or self.settings.purge_batch_size
-        deleted = 0
-        while True:
-            purgeable = (
-                self.table.c.expires_at <= self._now(),
-                or_(
-                    self.table.c.locked_at.is_(None),
-                    self.table.c.locked_at
-                    < self._now(-timedelta(seconds=self.settings.lock_timeout)),
-                ),
-            )
-            # Select, then delete by id: MySQL refuses LIMIT in a DELETE's IN subquery.
-            ids = self.session.scalars(
-                select(self.table.c.id)
-                .where(*purgeable)
-                .order_by(self.table.c.expires_at)
-                .limit(batch_size),
-                execution_options=INTERNAL,
-            ).all()
-            if ids:
-                result = self.session.execute(
-                    delete(self.table).where(self.table.c.id.in_(ids), *purgeable),
-                    execution_options=INTERNAL,
-                )
-                deleted += result.rowcount  # type: ignore[attr-defined]
-            self.commit()
-            if len(ids) < batch_size:
-                return deleted
+        """Delete expired keys that nobody holds, ``batch_size`` per transaction (see
+        ``KeyMaintenance.purge`` for more choices)."""
+        maintenance = KeyMaintenance(self.session, self.table, self.settings, commit=self.commit)
+        return maintenance.purge(batch_size)
 
     # Internals ------------------------------------------------------------------------------
 

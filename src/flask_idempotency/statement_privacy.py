@@ -14,7 +14,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import Engine, ExceptionContext
 
 from .database_errors import mark_internal
-from .service import INTERNAL_OPTION
+from .internal import INTERNAL_OPTION
 
 
 def _hide_internal_parameters(context: ExceptionContext) -> None:

@@ -32,7 +32,7 @@ from sqlalchemy.orm import Session, SessionTransaction
 from sqlalchemy.sql.expression import UpdateBase
 
 from .errors import StageError
-from .service import INTERNAL_OPTION, TRANSACTION_CONTROL_INFO
+from .internal import INTERNAL_OPTION, TRANSACTION_CONTROL_INFO
 from .sql_text import sql_writes, syntax_of
 
 _WHAT_TO_DO_INSTEAD = (
