@@ -42,7 +42,7 @@ test: $(VENV)/.installed $(NODE_MODULES)
 lint: $(VENV)/.installed
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy --strict src/flask_idempotency example_app
+	$(BIN)/mypy --strict src/flask_idempotency example_app tests
 
 # The documentation in docs/_build/html, offline, every warning an error.
 $(VENV)/.docs-installed: $(VENV)/.installed
