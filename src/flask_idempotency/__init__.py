@@ -20,6 +20,7 @@ from .errors import (
     StageError,
 )
 from .extension import Idempotency
+from .function import idempotent_function
 from .model import IdempotencyKey
 from .service import FinalResponse, IdempotencyKeyService, RecoveryPoint
 from .stage import Stage, stage
@@ -49,5 +50,6 @@ __all__ = [
     "StageError",
     "current_key",
     "idempotent",
+    "idempotent_function",
     "stage",
 ]

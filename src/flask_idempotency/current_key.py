@@ -50,10 +50,13 @@ class CurrentKey:
 
     @property
     def created_at(self) -> datetime | None:
+        """When the key was created (or, for an expired key started afresh, recreated), by
+        the database's clock, naive UTC."""
         return self._tracker.key.created_at
 
     @property
     def expires_at(self) -> datetime | None:
+        """When the key expires (``ttl``), by the database's clock, naive UTC."""
         return self._tracker.key.expires_at
 
     def __repr__(self) -> str:

@@ -50,6 +50,12 @@ class Idempotency:
             self.init_app(app)
 
     def init_app(self, app: Flask) -> None:
+        """Set the extension up on ``app``: apply the ``IDEMPOTENCY_*`` defaults, read the
+        settings, define the ``IdempotencyKey`` model on the app's Flask-SQLAlchemy object,
+        check the database server can run the claim, and register the ``flask idempotency``
+        commands. Raises ``ConfigurationError`` for a setting it cannot work with, and
+        ``RuntimeError`` when called twice on one app.
+        """
         if EXTENSION_NAME in app.extensions:
             raise RuntimeError("flask-idempotency is already initialised on this app")
         for name, value in DEFAULTS.items():

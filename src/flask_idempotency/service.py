@@ -94,6 +94,11 @@ def _how_claimed(found: Row[Any] | None, token: str) -> str:
 
 
 class IdempotencyKeyService:
+    """Medusa's operations on keys, and what ``@idempotent`` and ``stage()`` build on.
+
+    One per app, as ``idempotency.service``; it works in the app's ``db.session``.
+    """
+
     def __init__(self, db: SQLAlchemy, model: type[IdempotencyKey], settings: Settings) -> None:
         self.db = db
         self.model = model
