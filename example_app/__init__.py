@@ -13,12 +13,16 @@ from sqlalchemy.engine import make_url
 # Bound under other names, so that example_app.admin and example_app.store stay the modules.
 from .admin import admin as admin_blueprint
 from .extensions import db, idempotency, migrate
+from .pages import pages as pages_blueprint
 from .problems import register_problem_handlers
 from .seed import seed_command
 from .store import store as store_blueprint
 
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 LOCK_TIMEOUT_SECONDS = 2
+# Signs the shop pages' session cookie (the shopper's cart). Public, so for the demo only:
+# set FLASK_SECRET_KEY anywhere else, or anyone can forge a session and name any cart.
+DEMO_SECRET_KEY = "storefront-demo-secret-key-set-FLASK_SECRET_KEY"
 UNSTORED_STATUSES = [409, *range(500, 600)]
 
 
@@ -30,6 +34,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.config.from_mapping(
         SQLALCHEMY_DATABASE_URI=f"sqlite:///{Path(app.instance_path) / 'storefront.sqlite'}",
         STOREFRONT_FAULTS=False,
+        SECRET_KEY=DEMO_SECRET_KEY,
         # Shoppers are told apart by their Authorization header (see the README's Scope).
         IDEMPOTENCY_SCOPE="authorization",
         # The stages take milliseconds. A key whose worker was killed is free again after
@@ -64,5 +69,6 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     register_problem_handlers(app)
     app.register_blueprint(store_blueprint)
     app.register_blueprint(admin_blueprint)
+    app.register_blueprint(pages_blueprint)
     app.cli.add_command(seed_command)
     return app
