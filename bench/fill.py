@@ -17,7 +17,7 @@ BATCH = 100_000
 USERS = 5000
 COLUMNS = (
     "idempotency_key, scope, created_at, expires_at, request_method, request_params, "
-    "request_path, fingerprint, response_code, response_body, response_bytes, "
+    "request_host, request_path, fingerprint, response_code, response_body, response_bytes, "
     "response_headers, response_kept, recovery_point, completed_stages"
 )
 
@@ -27,16 +27,17 @@ SELECT md5(:salt || i)::uuid::text,
        'basic:user-' || mod(i, {users}),
        t.created, t.created + interval '24 hours',
        'POST',
-       jsonb_build_object('query', '{{}}'::jsonb, 'json',
-                          jsonb_build_object('amount', mod(i, 10000), 'currency', 'eur')),
+       json_build_object('query', '{{}}'::json, 'json',
+                          json_build_object('amount', mod(i, 10000), 'currency', 'eur')),
+       'localhost',
        CASE mod(i, 3) WHEN 0 THEN '/charges' WHEN 1 THEN '/store/carts'
             ELSE '/store/carts/cart_' || left(md5(:salt || 'c' || i), 26) || '/complete' END,
        md5(:salt || 'f' || i) || md5(:salt || 'g' || i),
        201,
-       jsonb_build_object('amount', mod(i, 10000), 'id', i),
+       json_build_object('amount', mod(i, 10000), 'id', i),
        convert_to('{{"amount":' || mod(i, 10000) || ',"id":' || i || '}}' || chr(10), 'UTF8'),
-       '[["Content-Type", "application/json"]]'::jsonb,
-       true, 'finished', '[]'::jsonb
+       '[["Content-Type", "application/json"]]'::json,
+       true, 'finished', '[]'::json
 FROM generate_series(CAST(:start AS bigint), CAST(:stop AS bigint) - 1) AS i,
      LATERAL (SELECT timezone('UTC', now()) - interval '25 hours'
                      - mod(i, 3600) * interval '1 second' AS created) AS t
@@ -51,6 +52,7 @@ SELECT CONCAT_WS('-', SUBSTR(h, 1, 8), SUBSTR(h, 9, 4), SUBSTR(h, 13, 4), SUBSTR
        'POST',
        JSON_OBJECT('query', JSON_OBJECT(), 'json',
                    JSON_OBJECT('amount', MOD(i, 10000), 'currency', 'eur')),
+       'localhost',
        CASE MOD(i, 3) WHEN 0 THEN '/charges' WHEN 1 THEN '/store/carts'
             ELSE CONCAT('/store/carts/cart_', LEFT(MD5(CONCAT(:salt, 'c', i)), 26), '/complete')
        END,
@@ -76,6 +78,7 @@ SELECT substr(h, 1, 8) || '-' || substr(h, 9, 4) || '-' || substr(h, 13, 4) || '
        'POST',
        json_object('query', json_object(), 'json',
                    json_object('amount', i % 10000, 'currency', 'eur')),
+       'localhost',
        CASE i % 3 WHEN 0 THEN '/charges' WHEN 1 THEN '/store/carts'
             ELSE '/store/carts/cart_' || substr(h, 7, 26) || '/complete' END,
        lower(hex(randomblob(32))),

@@ -199,6 +199,7 @@ def _handle(
             key=client_key.value,
             scope=caller_scope,
             method=fingerprint.method,
+            host=fingerprint.host,
             path=fingerprint.path,
             params=fingerprint.stored_params(settings.redacted_fields, keep=settings.store_params),
             fingerprint=fingerprint.digest,

@@ -1,11 +1,14 @@
 """What makes two requests "the same request" for one key.
 
-A key reused for a different request must be refused (422), and the comparison must not be
-fooled by formatting: JSON bodies are compared in canonical form (key order and whitespace do
-not count), form fields and query arguments in sorted order. Bodies of other types are compared
-by their SHA-256 digest, which is all that is stored of them. The body is read without taking it
-from the view (see request_body.py), and what is stored of the params leaves out the values of
-sensitive fields (see redaction.py).
+A key reused for a different request must be refused (422). A request is its method and the
+whole URL the app routes on: the host (an app may serve several shops from subdomains), the
+script root of an app mounted under a prefix, the path and the query. The comparison must not
+be fooled by formatting: JSON bodies are compared in RFC 8785's canonical form (key order,
+whitespace and the spelling of numbers do not count: ``10``, ``10.0`` and ``1e1`` are one
+number; see canonical_json.py), form fields and query arguments in sorted order. Bodies of
+other types are compared by their SHA-256 digest, which is all that is stored of them. The
+body is read without taking it from the view (see request_body.py), and what is stored of the
+params leaves out the values of sensitive fields (see redaction.py).
 """
 
 from __future__ import annotations
@@ -15,11 +18,12 @@ import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 from flask import Request
 from werkzeug.datastructures import FileStorage, MultiDict
 
+from .canonical_json import NotJSON, canonical_json
 from .errors import MalformedRequestBody
 from .json_storage import is_storable
 from .redaction import redacted, sensitive_name_matcher
@@ -31,10 +35,17 @@ from .request_body import FORM_TYPES, close_files, parse_form_copy, read_body
 MAX_JSON_DEPTH = 512
 
 
+# The port a URL of each scheme has when it names none.
+_DEFAULT_PORTS = {"http": 80, "https": 443, "ws": 80, "wss": 443}
+
+
 @dataclass(frozen=True)
 class RequestFingerprint:
     method: str
-    # Percent-encoded, so that any path can be stored as text (a NUL cannot, in PostgreSQL).
+    # Lowercase, without the scheme's default port: "oslo.example.test", "[::1]:8080".
+    host: str
+    # The script root followed by the path, percent-encoded, so that any path can be stored as
+    # text (a NUL cannot, in PostgreSQL).
     path: str
     # The real values, secrets included: the digest covers them.
     params: dict[str, Any]
@@ -63,23 +74,37 @@ def fingerprint_request(request: Request) -> RequestFingerprint:
         params["json"] = _parse_json(body or b"")
     elif body:
         params["body_sha256"] = hashlib.sha256(body).hexdigest()
-    path = quote(request.path, safe="/!$&'()*+,;=:@-._~%")
+    path = quote(request.script_root + request.path, safe="/!$&'()*+,;=:@-._~%")
+    host = normalized_host(request.host, request.scheme)
     return RequestFingerprint(
         method=request.method,
+        host=host,
         path=path,
         params=params,
-        digest=digest_of(request.method, path, params),
+        digest=digest_of(request.method, path, params, host=host),
     )
 
 
-def digest_of(method: str, path: str, params: Any) -> str:
-    return _canonical_digest({"method": method.upper(), "path": path, "params": params})
+def normalized_host(host: str, scheme: str) -> str:
+    """The host as URLs compare it: case-insensitively, and without the scheme's default
+    port (``Shop.Example.test:443`` over https is ``shop.example.test``)."""
+    host = host.lower()
+    try:
+        port = urlsplit(f"//{host}").port
+    except ValueError:
+        return host  # not host[:port]; the app's routing had its say on it already
+    if port is not None and port == _DEFAULT_PORTS.get(scheme):
+        return host.rpartition(":")[0]
+    return host
+
+
+def digest_of(method: str, path: str, params: Any, *, host: str = "") -> str:
+    document = {"method": method.upper(), "host": host, "path": path, "params": params}
+    return _canonical_digest(document)
 
 
 def _canonical_digest(document: Any) -> str:
-    # ASCII escapes keep lone surrogates (valid JSON, invalid UTF-8) encodable.
-    canonical = json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
-    return hashlib.sha256(canonical.encode()).hexdigest()
+    return hashlib.sha256(canonical_json(document)).hexdigest()
 
 
 def _sorted_multidict(items: Any) -> dict[str, list[str]]:
@@ -121,7 +146,7 @@ def _parse_json(body: bytes) -> Any:
         return None
     too_deep = f"The JSON body is nested too deeply (more than {MAX_JSON_DEPTH} levels)."
     try:
-        document = json.loads(body)
+        document = json.loads(body, parse_constant=_refuse_constant)
     except RecursionError:
         raise MalformedRequestBody(too_deep) from None
     except ValueError as error:  # includes UnicodeDecodeError
@@ -129,6 +154,11 @@ def _parse_json(body: bytes) -> Any:
     if _nests_deeper_than(document, MAX_JSON_DEPTH):
         raise MalformedRequestBody(too_deep)
     return document
+
+
+def _refuse_constant(name: str) -> Any:
+    # Python reads NaN and Infinity, which JSON (RFC 8259) has no numbers for.
+    raise NotJSON(f"{name} is not a JSON number")
 
 
 def _nests_deeper_than(document: Any, limit: int) -> bool:

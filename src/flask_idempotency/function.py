@@ -194,6 +194,7 @@ class _CallIdentity:
         params = {"arguments": fingerprinted}
         fingerprint = RequestFingerprint(
             method=CALL_METHOD,
+            host="",
             path=self.name,
             params=params,
             digest=digest_of(CALL_METHOD, self.name, params),
@@ -202,6 +203,7 @@ class _CallIdentity:
             key=self._key(arguments, settings),
             scope=self._scope(arguments),
             method=CALL_METHOD,
+            host="",
             path=self.name,
             params=fingerprint.stored_params(settings.redacted_fields, keep=settings.store_params),
             fingerprint=fingerprint.digest,

@@ -44,6 +44,8 @@ class KeyRequest:
     key: str
     scope: str
     method: str
+    # Where the request was sent: the fingerprint covers it ("" for a function).
+    host: str
     path: str
     # As stored in request_params (redacted, or nothing at all, as configured).
     params: Any
@@ -72,6 +74,7 @@ def claim(service: IdempotencyKeyService, settings: Settings, wanted: KeyRequest
                 fingerprint=wanted.fingerprint,
                 ttl=wanted.ttl,
                 lock_timeout=wanted.lock_timeout,
+                host=wanted.host,
             )
         except RequestInFlight as error:
             remaining = deadline - time.monotonic()

@@ -26,7 +26,8 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
 )
-from sqlalchemy.dialects import mysql, postgresql
+from sqlalchemy.dialects import mysql, postgresql, sqlite
+from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Mapped, mapped_column
 
 STARTED = "started"
@@ -34,7 +35,30 @@ FINISHED = "finished"
 
 # Locks are compared to the microsecond; MariaDB's DATETIME would keep whole seconds.
 Timestamp = DateTime().with_variant(mysql.DATETIME(fsp=6), "mysql", "mariadb")
-Document = JSON().with_variant(postgresql.JSONB(), "postgresql")
+
+
+class TextAffinityJSON(sqlite.JSON):
+    """SQLite's JSON in a column declared TEXT.
+
+    A column declared JSON has NUMERIC affinity in SQLite, which turns a stored document that
+    is a single number into an INTEGER or REAL: ``12345678901234567890`` would read back as
+    ``1.2345678901234567e+19``. TEXT affinity keeps the document's text as written.
+    """
+
+    cache_ok = True
+
+
+@compiles(TextAffinityJSON, "sqlite")
+def _declare_as_text(type_: TextAffinityJSON, compiler: Any, **kw: Any) -> str:
+    return "TEXT"
+
+
+# Stored as the text written, so that every value reads back equal, type included: PostgreSQL's
+# JSONB would rewrite numbers (a float 1e+16 comes back as the integer 10000000000000000), and
+# SQLite's JSON affinity would convert a document that is one number. MariaDB's JSON is text.
+Document = (
+    JSON().with_variant(postgresql.JSON(), "postgresql").with_variant(TextAffinityJSON(), "sqlite")
+)
 # MariaDB's BLOB stops at 64 KiB, too small for a response body.
 Bytes = LargeBinary().with_variant(mysql.LONGBLOB(), "mysql", "mariadb")
 # SQLite only autoincrements an INTEGER PRIMARY KEY.
@@ -67,6 +91,10 @@ class IdempotencyKey:
     lock_token: Mapped[str | None] = mapped_column(String(32), nullable=True)
     request_method: Mapped[str] = mapped_column(String(16), nullable=False)
     request_params: Mapped[Any] = mapped_column(Document, nullable=False)
+    # The host the request was sent to, as the fingerprint compares it (lowercase, without the
+    # default port); "" where there is none (a key made by idempotent_function or create()).
+    request_host: Mapped[str] = mapped_column(Text, nullable=False, default="")
+    # The script root of a mounted app followed by the path, percent-encoded.
     request_path: Mapped[str] = mapped_column(Text, nullable=False)
     # SHA-256 of method, path and canonical params: a reused key must match it.
     fingerprint: Mapped[str] = mapped_column(String(64), nullable=False)

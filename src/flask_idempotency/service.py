@@ -179,17 +179,20 @@ class IdempotencyKeyService:
         fingerprint: str | None = None,
         ttl: float | None = None,
         lock_timeout: float | None = None,
+        host: str = "",
     ) -> Claim:
         """``initialize_request``, saying how the key was taken (see ``Claim``); ``ttl`` and
-        ``lock_timeout`` (seconds) override the settings for this key."""
+        ``lock_timeout`` (seconds) override the settings for this key; ``host`` is the host
+        the request was sent to, which the fingerprint covers."""
         clock = self.clock
         claim = {
             "scope": scope,
             "idempotency_key": header_key or str(uuid.uuid4()),
             "request_method": method,
             "request_params": params,
+            "request_host": host,
             "request_path": path,
-            "fingerprint": fingerprint or digest_of(method, path, params),
+            "fingerprint": fingerprint or digest_of(method, path, params, host=host),
             "lock_token": uuid.uuid4().hex,
             "ttl": clock.offset(self.settings.key_ttl if ttl is None else ttl),
             "stale": clock.offset(
@@ -221,6 +224,7 @@ class IdempotencyKeyService:
             "expires_at": self._now(timedelta(seconds=self.settings.key_ttl)),
             "request_method": "",
             "request_params": {},
+            "request_host": "",
             "request_path": "",
             "recovery_point": STARTED,
             "completed_stages": [],
@@ -228,7 +232,12 @@ class IdempotencyKeyService:
         values.update(payload or {})
         values.setdefault(
             "fingerprint",
-            digest_of(values["request_method"], values["request_path"], values["request_params"]),
+            digest_of(
+                values["request_method"],
+                values["request_path"],
+                values["request_params"],
+                host=values["request_host"],
+            ),
         )
         row = self.session.execute(
             self.table.insert().values(values).returning(*self.table.c), execution_options=INTERNAL
