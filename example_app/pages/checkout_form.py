@@ -26,14 +26,12 @@ DEMO_DETAILS = {
     "postal_code": "10115",
 }
 FIELD_LABELS = {
-    "email": "Email",
     "first_name": "First name",
     "last_name": "Last name",
     "address_1": "Address",
     "city": "City",
     "postal_code": "Postal code",
     "country_code": "Country",
-    "option_id": "Shipping",
 }
 
 
@@ -92,4 +90,4 @@ def sent_details(cart: Cart) -> CheckoutDetails:
 
 
 def chosen_option(cart: Cart, option_id: str) -> ShippingOption | None:
-    return next((o for o in cart.region.shipping_options if o.id == option_id), None)
+    return next((option for option in cart.region.shipping_options if option.id == option_id), None)
