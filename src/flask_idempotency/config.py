@@ -90,6 +90,7 @@ class Settings:
     required: bool
     wait: float
     scope: ScopeFunction
+    # Besides Content-Type, each name once; never one of NEVER_STORED_HEADERS.
     stored_headers: tuple[str, ...]
     table_name: str
     database_retries: int
@@ -104,7 +105,6 @@ class Settings:
     @classmethod
     def from_config(cls, config: Mapping[str, Any], *, scope: ScopeFunction) -> Settings:
         """``scope`` is the resolved IDEMPOTENCY_SCOPE (see scope.py, which knows its names)."""
-        stored_headers = _names(config, "IDEMPOTENCY_STORED_HEADERS")
         return cls(
             header=_string(config, "IDEMPOTENCY_HEADER"),
             lock_timeout=_seconds(config, "IDEMPOTENCY_LOCK_TIMEOUT", positive=True),
@@ -113,9 +113,7 @@ class Settings:
             required=_flag(config, "IDEMPOTENCY_REQUIRED"),
             wait=_seconds(config, "IDEMPOTENCY_WAIT", positive=False),
             scope=scope,
-            stored_headers=tuple(
-                name for name in stored_headers if name.lower() not in NEVER_STORED_HEADERS
-            ),
+            stored_headers=_stored_header_names(_names(config, "IDEMPOTENCY_STORED_HEADERS")),
             table_name=_string(config, "IDEMPOTENCY_TABLE_NAME"),
             database_retries=_count(config, "IDEMPOTENCY_DATABASE_RETRIES", minimum=0),
             max_body_size=(
@@ -152,6 +150,19 @@ def _names(config: Mapping[str, Any], name: str) -> tuple[str, ...]:
     ):
         raise TypeError(f"{name} must be a list of names, not {value!r}")
     return tuple(value)
+
+
+def _stored_header_names(names: tuple[str, ...]) -> tuple[str, ...]:
+    """Each header name once, in the spelling first given: HTTP names compare without case, so
+    ``("ETag", "etag")`` is one header. Content-Type is stored anyway and the names never stored
+    are left out, whatever the list says."""
+    seen = {"content-type", *NEVER_STORED_HEADERS}
+    kept = []
+    for name in names:
+        if name.lower() not in seen:
+            seen.add(name.lower())
+            kept.append(name)
+    return tuple(kept)
 
 
 def _string(config: Mapping[str, Any], name: str) -> str:
