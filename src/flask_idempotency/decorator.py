@@ -28,6 +28,7 @@ from .errors import (
 )
 from .fingerprint import RequestFingerprint, fingerprint_request
 from .holding import KeyRequest, claim, run_holding
+from .isolation import IsolationLevel, check_offered
 from .key_header import ClientKey, parse_key_header
 from .model import IdempotencyKey
 from .options import SAFE_METHODS, EffectiveOptions, KeyOptions
@@ -61,6 +62,7 @@ def idempotent(
     ttl: float | None = None,
     lock_timeout: float | None = None,
     methods: Iterable[str] | None = None,
+    isolation_level: IsolationLevel | None = None,
 ) -> Callable[[Callable[P, ViewReturn]], Callable[P, Response]]: ...
 
 
@@ -74,6 +76,7 @@ def idempotent(
     ttl: float | None = None,
     lock_timeout: float | None = None,
     methods: Iterable[str] | None = None,
+    isolation_level: IsolationLevel | None = None,
 ) -> Callable[P, Response] | Callable[[Callable[P, ViewReturn]], Callable[P, Response]]:
     """Make a view safe to retry under an ``Idempotency-Key``.
 
@@ -82,7 +85,9 @@ def idempotent(
     (``IDEMPOTENCY_WAIT``), ``scope``, a callable or a scope name (``IDEMPOTENCY_SCOPE``),
     ``ttl`` in seconds (``IDEMPOTENCY_KEY_TTL``) and ``lock_timeout`` in seconds
     (``IDEMPOTENCY_LOCK_TIMEOUT``). ``methods`` narrows the unsafe methods protected (default:
-    all). GET, HEAD and OPTIONS requests always pass through untouched: they are idempotent by
+    all). ``isolation_level`` runs every stage's transaction and the final commit at that level
+    (``"SERIALIZABLE"``, ``"REPEATABLE READ"``, ``"READ COMMITTED"``, ``"READ UNCOMMITTED"``).
+    GET, HEAD and OPTIONS requests always pass through untouched: they are idempotent by
     definition, and nothing is stored for them. Sync and async views are supported.
     """
     options = KeyOptions.given(
@@ -93,6 +98,7 @@ def idempotent(
         ttl=ttl,
         lock_timeout=lock_timeout,
         methods=methods,
+        isolation_level=isolation_level,
     )
 
     def decorate(view: Callable[P, ViewReturn]) -> Callable[P, Response]:
@@ -189,6 +195,9 @@ def _handle(
         if options.required:
             raise IdempotencyKeyRequired(f"This endpoint requires an {settings.header} header.")
         client_key = ClientKey(str(uuid.uuid4()), quoted=False)
+    if options.isolation_level is not None:
+        dialect_name = state.service.session.get_bind().dialect.name
+        check_offered(options.isolation_level, dialect_name, "@idempotent(isolation_level=...)")
     fingerprint = _fingerprint(settings)
     caller_scope = current_scope(options.scope)
     request.environ[KEY_ECHO_ENVIRON_KEY] = client_key.header_value()
@@ -217,6 +226,7 @@ def _handle(
         key,
         attempt=lambda: _call_view(view, args, kwargs),
         keep=lambda response: _keep(state.service, settings, key, response),
+        isolation_level=options.isolation_level,
     )
 
 

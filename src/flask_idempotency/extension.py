@@ -14,6 +14,7 @@ from .cli import idempotency_cli
 from .config import DEFAULTS, ScopeFunction, Settings
 from .decorator import echo_key_header
 from .errors import ConfigurationError
+from .isolation import IsolationLevel
 from .model import KEY_LENGTH, IdempotencyKey, define_model
 from .options import KeyOptions
 from .protection import Protector, exempt
@@ -101,6 +102,7 @@ class Idempotency:
         ttl: float | None = None,
         lock_timeout: float | None = None,
         methods: Iterable[str] | None = None,
+        isolation_level: IsolationLevel | None = None,
     ) -> None:
         """Protect every view of a blueprint (and the blueprints nested in it) or of an app
         that accepts an unsafe method, as if each had ``@idempotent``.
@@ -119,6 +121,7 @@ class Idempotency:
             ttl=ttl,
             lock_timeout=lock_timeout,
             methods=methods,
+            isolation_level=isolation_level,
         )
 
     @staticmethod

@@ -21,6 +21,7 @@ from . import signals
 from .config import Settings
 from .database_errors import KeyStorageError, describe, is_internal, is_retryable, is_unavailable
 from .errors import DatabaseUnavailable, IdempotencyKeyMismatch, LockLost, RequestInFlight
+from .isolation import IsolationLevel
 from .log_fields import abbreviated, digested, logger
 from .model import IdempotencyKey
 from .service import CREATED, TAKEN_OVER, Claim, IdempotencyKeyService
@@ -109,6 +110,7 @@ def run_holding(
     key: IdempotencyKey,
     attempt: Callable[[], Result],
     keep: Callable[[Result], None],
+    isolation_level: IsolationLevel | None = None,
 ) -> Result:
     """Run ``attempt`` while holding ``key``, then ``keep`` its result (store it and finish
     the key, or release it); both inside the stage tracking that ``stage()`` relies on.
@@ -116,14 +118,16 @@ def run_holding(
     A conflict the database reports (at a statement or at a COMMIT) reruns the attempt from
     the key's last committed recovery point, up to IDEMPOTENCY_DATABASE_RETRIES times. Any
     other failure releases the key at that point, so that a retry resumes there; a lost lock
-    is left to the request that holds it now.
+    is left to the request that holds it now. ``isolation_level`` is the level of every
+    transaction of the attempt (see isolation.py).
     """
-    tracker = StageTracker(service, key)
+    tracker = StageTracker(service, key, isolation_level=isolation_level)
     retries_left = settings.database_retries
     with observing(tracker):
         try:
             while True:
                 try:
+                    tracker.begin_view_transaction()
                     result = attempt()
                     keep(result)
                     return result

@@ -15,6 +15,7 @@ from typing import Any
 
 from .config import ScopeFunction, Settings
 from .errors import ConfigurationError
+from .isolation import IsolationLevel, checked_level
 from .scope import resolve_scope
 
 # Idempotent by definition (RFC 9110, section 9.2.2): never claimed, never stored.
@@ -32,6 +33,8 @@ class KeyOptions:
     lock_timeout: float | None = None
     # The unsafe methods protected; None protects every unsafe method.
     methods: frozenset[str] | None = None
+    # The level of every stage's transaction and of the final commit; None: the engine's.
+    isolation_level: IsolationLevel | None = None
 
     @classmethod
     def given(
@@ -44,6 +47,7 @@ class KeyOptions:
         ttl: float | None = None,
         lock_timeout: float | None = None,
         methods: Iterable[str] | None = None,
+        isolation_level: IsolationLevel | None = None,
     ) -> KeyOptions:
         """Check options as a user wrote them, naming ``where`` in any error."""
         if required is not None and not isinstance(required, bool):
@@ -55,6 +59,7 @@ class KeyOptions:
             ttl=_seconds(where, "ttl", ttl, zero_allowed=False),
             lock_timeout=_seconds(where, "lock_timeout", lock_timeout, zero_allowed=False),
             methods=None if methods is None else _unsafe_methods(where, methods),
+            isolation_level=checked_level(isolation_level, where),
         )
 
     def over(self, fallback: KeyOptions) -> KeyOptions:
@@ -80,6 +85,7 @@ class EffectiveOptions:
     scope: ScopeFunction
     ttl: float
     lock_timeout: float
+    isolation_level: IsolationLevel | None
 
     @classmethod
     def of(cls, options: KeyOptions, settings: Settings) -> EffectiveOptions:
@@ -91,6 +97,7 @@ class EffectiveOptions:
             lock_timeout=(
                 settings.lock_timeout if options.lock_timeout is None else options.lock_timeout
             ),
+            isolation_level=options.isolation_level,
         )
 
 

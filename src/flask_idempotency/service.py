@@ -12,6 +12,7 @@ Every time is the database's (see database_clock.py).
 
 from __future__ import annotations
 
+import copy
 import uuid
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
@@ -21,21 +22,26 @@ from typing import Any
 
 from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy import ColumnElement, Row, Table, or_, select, update
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, make_transient_to_detached
 
 from .autocommit import autocommitted
 from .claim import CLAIMABLE, ClaimStatements, claim_statements
 from .config import Settings
 from .database_clock import DatabaseClock
+from .database_errors import is_retryable
 from .errors import (
+    DatabaseUnavailable,
     IdempotencyError,
     IdempotencyKeyMismatch,
     IdempotencyKeyNotFound,
     LockLost,
     RequestInFlight,
+    StageError,
 )
 from .fingerprint import digest_of
 from .internal import INTERNAL, TRANSACTION_CONTROL_INFO
+from .isolation import IsolationLevel, begin_at, check_offered, checked_level
 from .maintenance import KeyMaintenance
 from .model import FINISHED, STARTED, IdempotencyKey
 from .stored_response import kept_within
@@ -105,10 +111,36 @@ class IdempotencyKeyService:
         self.settings = settings
         # Built on first use per dialect (the engine is the app's to make), then reused.
         self._claim_statements: dict[str, ClaimStatements] = {}
+        # Set on a service bound to a caller's session by with_transaction().
+        self._caller_session: Session | None = None
 
     @property
     def session(self) -> Session:
-        return self.db.session  # type: ignore[return-value]
+        if self._caller_session is not None:
+            return self._caller_session
+        # The scoped session's current Session itself, not the proxy, which lacks some of a
+        # Session's methods (in_transaction(), get_transaction()).
+        return self.db.session()
+
+    @property
+    def owns_transaction(self) -> bool:
+        """False for a service bound to a caller's transaction by ``with_transaction``."""
+        return self._caller_session is None
+
+    def with_transaction(self, session: Session) -> IdempotencyKeyService:
+        """This service bound to a ``Session`` the caller owns, as Medusa's
+        ``withTransaction(manager)``.
+
+        Its operations run in that session's transaction and never commit or roll it back: the
+        caller's commit or rollback decides, for the key's changes and the caller's own work
+        together. Where the service would commit it flushes; ``work_stage`` runs its callback in
+        a savepoint, rolled back if the callback fails. The fence still holds: a change by a
+        holder whose lock was taken over raises ``LockLost``, and the caller must then roll back.
+        An isolation level cannot be asked for inside a transaction that is already open.
+        """
+        bound = copy.copy(self)
+        bound._caller_session = session
+        return bound
 
     @property
     def table(self) -> Table:
@@ -126,12 +158,19 @@ class IdempotencyKeyService:
         return self.clock.later_by(offset.total_seconds())
 
     def commit(self) -> None:
-        """Commit the session's transaction on the extension's behalf."""
+        """Commit the session's transaction on the extension's behalf (bound to a caller's
+        transaction: flush, and leave the commit to the caller)."""
+        if not self.owns_transaction:
+            self.session.flush()
+            return
         with self._controlling_transaction():
             self.session.commit()
 
     def rollback(self) -> None:
-        """Roll the session's transaction back on the extension's behalf."""
+        """Roll the session's transaction back on the extension's behalf (bound to a caller's
+        transaction: nothing, the caller decides)."""
+        if not self.owns_transaction:
+            return
         with self._controlling_transaction():
             self.session.rollback()
 
@@ -300,21 +339,61 @@ class IdempotencyKeyService:
         return key
 
     def work_stage(
-        self, key: IdempotencyKey, callback: Callable[[Session], StageResult]
+        self,
+        key: IdempotencyKey,
+        callback: Callable[[Session], StageResult],
+        *,
+        isolation_level: IsolationLevel | None = None,
     ) -> IdempotencyKey:
-        """Run ``callback`` and record its result in one transaction, as Medusa's workStage.
+        """Run ``callback`` and record its result in one transaction, as Medusa's workStage
+        (its ``atomicPhase_``).
 
         The callback gets the session and returns ``RecoveryPoint(name)`` to advance the key,
         or ``FinalResponse(code, body)`` to finish it; Medusa's dicts (``{"recovery_point":
         ...}`` or ``{"response_code": ..., "response_body": ...}``) are accepted too. If the
-        callback raises, or the lock was lost, everything is rolled back.
+        callback raises, or the lock was lost, everything is rolled back. ``isolation_level``
+        runs the transaction at that level. A serialization failure or deadlock runs the
+        callback again in a new transaction, up to ``IDEMPOTENCY_DATABASE_RETRIES`` times, as
+        Medusa's ``shouldRetryTransaction_``; then ``DatabaseUnavailable``.
         """
-        try:
+        level = checked_level(isolation_level, "work_stage")
+        if not self.owns_transaction:
+            return self._work_stage_in_savepoint(key, callback, level)
+        retries_left = self.settings.database_retries
+        while True:
+            try:
+                if level is not None:
+                    check_offered(level, self.clock.dialect_name, "work_stage")
+                    self.rollback()  # a level applies only from a transaction's start
+                    begin_at(self.session, level)
+                values = self._stage_values(key, callback(self.session))
+                self._commit_fenced(key, values)
+                return key
+            except DBAPIError as error:
+                self.rollback()
+                if not is_retryable(error):
+                    raise
+                if not retries_left:
+                    raise DatabaseUnavailable() from error
+                retries_left -= 1
+            except BaseException:
+                self.rollback()
+                raise
+
+    def _work_stage_in_savepoint(
+        self,
+        key: IdempotencyKey,
+        callback: Callable[[Session], StageResult],
+        level: IsolationLevel | None,
+    ) -> IdempotencyKey:
+        if level is not None:
+            raise StageError(
+                "work_stage(isolation_level=...) cannot change the level of a transaction you "
+                "already hold; begin your session's transaction at that level instead"
+            )
+        with self.session.begin_nested():
             values = self._stage_values(key, callback(self.session))
             self._commit_fenced(key, values)
-        except BaseException:
-            self.rollback()
-            raise
         return key
 
     # What the decorator and stage() build on ----------------------------------------------
@@ -365,8 +444,11 @@ class IdempotencyKeyService:
             statements = claim_statements(self.table, dialect_name)
             self._claim_statements[dialect_name] = statements
         for _ in range(_CLAIM_ATTEMPTS):
-            with autocommitted(self.session) as committed_itself:
-                row, found = self._claim_once(statements, claim)
+            if self.owns_transaction:
+                with autocommitted(self.session) as committed_itself:
+                    row, found = self._claim_once(statements, claim)
+            else:
+                row, found, committed_itself = *self._claim_once(statements, claim), False
             if not committed_itself:
                 self.commit()
             if row is not None:

@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session
 
 from . import signals
 from .errors import StageError
+from .isolation import IsolationLevel, begin_at, check_offered, checked_level
 from .model import FINISHED, STARTED, IdempotencyKey
 from .service import IdempotencyKeyService
 from .write_guard import active_observer
@@ -48,6 +49,12 @@ class StageTracker:
     unstaged_writes: bool = False
     # Whether this attempt began after stages an earlier one committed.
     resumed: bool = False
+    # The level of the view's transactions (@idempotent(isolation_level=...)): every stage
+    # and the final commit; a stage may ask for its own.
+    isolation_level: IsolationLevel | None = None
+    # The transaction this tracker began at a level, and that level: not begun again while
+    # it is still the session's.
+    _begun: tuple[object, IsolationLevel] | None = None
 
     def __post_init__(self) -> None:
         self.resumed = bool(self.key.completed_stages)
@@ -58,8 +65,26 @@ class StageTracker:
         self.active = None
         self.unstaged_writes = False
         self.resumed = bool(self.key.completed_stages)
+        self._begun = None
 
-    def enter(self, name: str) -> Stage:
+    def begin_view_transaction(self) -> None:
+        """Begin the view's next transaction at its level, if it has one."""
+        if self.isolation_level is not None:
+            self._begin_at(self.isolation_level)
+
+    def _begin_at(self, level: IsolationLevel) -> None:
+        session = self.service.session
+        if self._begun is not None and self._begun == (session.get_transaction(), level):
+            return
+        check_offered(level, session.get_bind().dialect.name, "isolation_level")
+        if session.in_transaction():
+            # Only reads can be in it (writes outside stages are refused before a stage), and
+            # a level applies only from a transaction's start: end it rather than run weaker.
+            self.service.rollback()
+        begin_at(session, level)
+        self._begun = (session.get_transaction(), level)
+
+    def enter(self, name: str, isolation_level: IsolationLevel | None = None) -> Stage:
         if name in (STARTED, FINISHED):
             raise StageError(f"{name!r} is a reserved recovery point, not a stage name")
         if self.active is not None:
@@ -84,6 +109,9 @@ class StageTracker:
                 f"database writes made before stage {name!r} outside any stage would commit "
                 "with it and be repeated by a retry; move them into a stage"
             )
+        level = isolation_level or self.isolation_level
+        if pending and level is not None:
+            self._begin_at(level)
         self.entered.append(name)
         self.active = Stage(name, pending)
         return self.active
@@ -105,6 +133,7 @@ class StageTracker:
             self.unstaged_writes = False
             app = current_app._get_current_object()  # type: ignore[attr-defined]
             signals.stage_completed.send(app, key=self.key, stage=step.name)
+            self.begin_view_transaction()
 
 
 def has_unflushed_changes(session: Session) -> bool:
@@ -121,11 +150,16 @@ def current_tracker() -> StageTracker:
 
 
 @contextmanager
-def stage(name: str) -> Iterator[Stage]:
-    """One atomic phase of an ``@idempotent`` view; see the module documentation."""
+def stage(name: str, *, isolation_level: IsolationLevel | None = None) -> Iterator[Stage]:
+    """One atomic phase of an ``@idempotent`` view; see the module documentation.
+
+    ``isolation_level`` (``"SERIALIZABLE"``, ``"REPEATABLE READ"``, ``"READ COMMITTED"`` or
+    ``"READ UNCOMMITTED"``) runs the stage's transaction at that level (see isolation.py); by
+    default the view's level, or the engine's."""
+    level = checked_level(isolation_level, f"stage({name!r})")
     tracker = current_tracker()
     session = tracker.service.session
-    step = tracker.enter(name)
+    step = tracker.enter(name, level)
     try:
         yield step
         if not step.pending and has_unflushed_changes(session):
