@@ -67,3 +67,16 @@ bench: $(VENV)/.bench-installed
 
 clean:
 	rm -rf $(VENV) node_modules docs/_build .pytest_cache .mypy_cache .ruff_cache *.egg-info
+
+# A three-node MariaDB Galera cluster on 127.0.0.1 (client ports 4306-4308; see scripts/galera)
+# for demos, and the suite that proves the extension on it, starting and stopping its own
+# cluster. `make test` leaves that suite out; it needs galera-4, mariadb-server and rsync.
+.PHONY: galera-up galera-down test-galera
+galera-up:
+	scripts/galera up
+
+galera-down:
+	scripts/galera down
+
+test-galera: $(VENV)/.installed
+	$(BIN)/pytest -m galera tests/galera $(PYTEST_ARGS)
