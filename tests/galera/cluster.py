@@ -92,6 +92,24 @@ class Cluster:
         live = sum(self.local_conflicts(node) for node in NODES if self.alive(node))
         return self._banked_conflicts + live
 
+    def ready(self, node: int) -> bool:
+        """Whether the node takes queries: it is in the primary component and synced."""
+        return self.status(node, "wsrep_ready") == "ON"
+
+    def isolate(self, node: int) -> None:
+        """Cut the node off from the others' group communication, as a network partition
+        would: once the others have evicted it (evs.suspect_timeout), it is outside the primary
+        component and refuses every query with 1047; the others go on as a cluster of two."""
+        self._set_provider_option(node, "gmcast.isolate=1")
+
+    def reconnect(self, node: int) -> None:
+        """Undo ``isolate``: the node rejoins and catches up (incremental transfer)."""
+        self._set_provider_option(node, "gmcast.isolate=0")
+
+    def _set_provider_option(self, node: int, option: str) -> None:
+        with self.connect(node) as connection, connection.cursor() as cursor:
+            cursor.execute("SET GLOBAL wsrep_provider_options = %s", (option,))
+
     def kill(self, node: int) -> None:
         """SIGKILL the node, as a crash of its machine would."""
         self._banked_conflicts += self.local_conflicts(node)

@@ -25,8 +25,8 @@ from tests.ledger_app import create_app, db
 from tests.storefront.conftest import seeded_storefront
 
 HERE = Path(__file__).parent
-# The test that kills a node runs last, so that no other test waits for it to rejoin.
-LAST_MODULES = ("test_node_loss.py",)
+# The tests that kill a node run last, so that other tests wait less for it to rejoin.
+LAST_MODULES = ("test_eviction_pause.py", "test_node_loss.py")
 
 
 @dataclass

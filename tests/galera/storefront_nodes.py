@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.galera.cluster import NODES, Cluster
+from tests.galera.polling import PATIENCE
 from tests.reliability.shop_client import Shop
 from tests.served import Reply, serve
 
@@ -53,11 +54,6 @@ def storefront_servers(
             )
             shops.append(BalancedShop(server.port))
         yield shops
-
-
-# How long a client keeps retrying before the test gives up: far beyond any pause the cluster
-# takes, so that it only bounds a test that is failing anyway.
-PATIENCE = 90
 
 
 def complete_retrying(shops: Sequence[Shop], first: int, cart_id: str, key: str) -> list[Reply]:

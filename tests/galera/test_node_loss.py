@@ -5,8 +5,6 @@ request, and no cart is completed twice or left without its order."""
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from functools import partial
 from pathlib import Path
@@ -19,8 +17,8 @@ from example_app.extensions import db
 from example_app.models import Order, TaxLine
 from tests.galera.cluster import Cluster
 from tests.galera.conftest import add_figures
+from tests.galera.polling import wait_until
 from tests.galera.storefront_nodes import (
-    PATIENCE,
     WORKERS_PER_SERVER,
     complete_retrying,
     storefront_servers,
@@ -41,13 +39,6 @@ LOAD_CARTS = 30
 # How long a victim's completion waits inside its payment stage, after its tax lines are
 # committed: the node is killed meanwhile.
 VICTIM_DELAY = 6
-
-
-def wait_until(condition: Callable[[], bool], what: str) -> None:
-    deadline = time.monotonic() + PATIENCE
-    while not condition():
-        assert time.monotonic() < deadline, f"gave up waiting until {what}"
-        time.sleep(0.05)
 
 
 def tax_line_ids(storefront: Flask, cart_id: str) -> set[str]:
