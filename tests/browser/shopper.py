@@ -52,6 +52,8 @@ def expect_order_shown(page: Page, order_id: str, key: str) -> None:
     display_id = confirmation.get_attribute("data-display-id")
     assert display_id
     expect(confirmation).to_contain_text(f"Order #{display_id} placed")
+    # Placed: nothing is left to click.
+    expect(place_order_button(page)).to_be_hidden()
 
 
 def expect_every_click_finished(page: Page) -> None:
