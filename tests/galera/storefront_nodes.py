@@ -56,7 +56,9 @@ def storefront_servers(
         yield shops
 
 
-def complete_retrying(shops: Sequence[Shop], first: int, cart_id: str, key: str) -> list[Reply]:
+def complete_retrying(
+    shops: Sequence[Shop], first: int, cart_id: str, key: str, **headers: str
+) -> list[Reply]:
     """A client completing a cart as a storefront does: on a 409 or a 503 it waits the
     Retry-After and tries again with the same key, each try on the next app server. Every
     reply, the last one the answer."""
@@ -64,7 +66,7 @@ def complete_retrying(shops: Sequence[Shop], first: int, cart_id: str, key: str)
     deadline = time.monotonic() + PATIENCE
     server = first
     while True:
-        reply = shops[server % len(shops)].complete(cart_id, key)
+        reply = shops[server % len(shops)].complete(cart_id, key, **headers)
         replies.append(reply)
         if reply.status not in (409, 503):
             return replies
