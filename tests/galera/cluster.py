@@ -3,8 +3,14 @@ what each node says about itself, and killing and restarting a node."""
 
 from __future__ import annotations
 
+import fcntl
+import os
 import subprocess
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pymysql
@@ -21,6 +27,31 @@ SYNC_WAIT = 1
 
 class ClusterError(RuntimeError):
     """scripts/galera failed; its message is what the script said."""
+
+
+# Held by the test session that runs the cluster: a second session on the machine waits for
+# it, rather than have `up` take the first one's cluster for a stale one and stop it.
+LOCK_PATH = Path(os.environ.get("GALERA_DIR", "/tmp/flask-idempotency-galera") + ".lock")
+LOCK_PATIENCE = 600
+
+
+@contextmanager
+def exclusive_use() -> Iterator[None]:
+    with LOCK_PATH.open("a") as lock:
+        deadline = time.monotonic() + LOCK_PATIENCE
+        while True:
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    message = f"another test run has held {LOCK_PATH} for 10 minutes"
+                    raise ClusterError(message) from None
+                time.sleep(1)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
 
 
 def run_script(*arguments: str, timeout: float = 180) -> str:

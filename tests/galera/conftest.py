@@ -19,7 +19,7 @@ import sqlalchemy as sa
 from flask import Flask
 
 from tests.conftest import unavailable
-from tests.galera.cluster import NODES, Cluster, ClusterError, run_script
+from tests.galera.cluster import NODES, Cluster, ClusterError, exclusive_use, run_script
 from tests.galera.ledger_nodes import locked_keys
 from tests.ledger_app import create_app, db
 from tests.storefront.conftest import seeded_storefront
@@ -89,12 +89,13 @@ def cluster() -> Iterator[Cluster]:
         unavailable(str(missing), required="galera-4, mariadb-server and rsync")
     global _ran
     _ran = True
-    try:
-        started = Cluster.start()
-        yield started
-        FIGURES.conflicts += started.conflicts()
-    finally:
-        Cluster.stop()
+    with exclusive_use():
+        try:
+            started = Cluster.start()
+            yield started
+            FIGURES.conflicts += started.conflicts()
+        finally:
+            Cluster.stop()
 
 
 @pytest.fixture(autouse=True)
