@@ -56,12 +56,6 @@ def add_figures(**counts: int) -> None:
             setattr(FIGURES, field.name, getattr(FIGURES, field.name) + counts[field.name])
 
 
-def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line(
-        "markers", "galera: the Galera suite (tests/galera) on a three-node cluster"
-    )
-
-
 def _ours(item: pytest.Item) -> bool:
     return HERE in Path(str(item.path)).parents
 
