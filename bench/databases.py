@@ -59,14 +59,17 @@ def server_version(url: str) -> str:
 
 
 @contextmanager
-def scratch_database(kind: str, directory: Path) -> Iterator[ScratchDatabase]:
-    """A fresh, empty database of ``kind`` for one run, dropped at the end."""
+def scratch_database(
+    kind: str, directory: Path, server: str | None = None
+) -> Iterator[ScratchDatabase]:
+    """A fresh, empty database of ``kind`` for one run, dropped at the end; on ``server`` if
+    given, else on the server the environment names."""
     if kind == "sqlite":
         url = f"sqlite:///{directory / f'bench_{uuid.uuid4().hex[:8]}.sqlite'}"
         yield ScratchDatabase(kind, url, server_version(url))
         return
 
-    base = make_url(server_url(kind))
+    base = make_url(server or server_url(kind))
     name = f"fi_bench_{uuid.uuid4().hex[:12]}"
     admin = sa.create_engine(base, isolation_level="AUTOCOMMIT")
     try:

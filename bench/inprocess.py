@@ -183,9 +183,10 @@ class InProcessBench:
                 first_checked,
             )
         if name == "c":
-            if not target.finished:
-                self.warm_replays(target)
-            call = self.rng.choice(target.finished)
+            source = self.replay_source(target)
+            if not source.finished:
+                self.warm_replays(source)
+            call = self.rng.choice(source.finished)
             return (
                 lambda: client.post("/keyed", json=call.body, headers=call.headers()),
                 lambda response: expect(response, 201, replayed=True),
@@ -207,6 +208,11 @@ class InProcessBench:
                 lambda response: expect(response, 200, replayed=False),
             )
         raise ValueError(kind)
+
+    def replay_source(self, target: Target) -> Target:
+        """The target whose finished keys ``target`` replays: its own, unless a bench that
+        spreads requests over servers says otherwise."""
+        return target
 
     def warm_replays(self, target: Target, count: int = 20) -> None:
         for _ in range(count):

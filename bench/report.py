@@ -256,7 +256,8 @@ def markdown_summary(results: dict[str, Any]) -> str:
         rows.append((name, cells))
 
     def smallest(found: dict[str, Any]) -> dict[str, Any]:
-        return found["inprocess"][next(iter(found["inprocess"]))]
+        figures: dict[str, Any] = found["inprocess"][next(iter(found["inprocess"]))]
+        return figures
 
     def latency(kind: str) -> Any:
         def cell(found: dict[str, Any]) -> str:

@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import sys
 import tempfile
 import time
@@ -20,14 +19,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import sqlalchemy
-
 from . import report
 from .apps import create_bench_app, db
 from .databases import KINDS, DatabaseUnavailable, ScratchDatabase, scratch_database
 from .fill import add_keys, count_keys, table_bytes
 from .http_load import CONCURRENCY, WORKERS, HttpBench, gunicorn
 from .inprocess import InProcessBench, Kind, Target
+from .machine import describe_machine
 from .plot import plot
 from .purge import measure_purge, partition_drop
 from .samples import Samples
@@ -79,32 +77,6 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     if unknown:
         parser.error(f"unknown databases: {', '.join(sorted(unknown))}")
     return arguments
-
-
-def describe_machine() -> dict[str, Any]:
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-        memory_kb = next(
-            int(line.split()[1])
-            for line in Path("/proc/meminfo").read_text().splitlines()
-            if line.startswith("MemTotal")
-        )
-        memory = f"{memory_kb / 1024 / 1024:.0f} GiB"
-    except (OSError, StopIteration):
-        memory = "?"
-    return {
-        "cpu": cpu,
-        "cores": os.cpu_count(),
-        "memory": memory,
-        "system": f"{platform.system()} {platform.release()}",
-        "python": platform.python_version(),
-        "sqlalchemy": sqlalchemy.__version__,
-        "load_average_at_start": [round(load, 2) for load in os.getloadavg()],
-    }
 
 
 def summaries(samples: dict[str, Samples]) -> dict[str, dict[str, Any]]:
