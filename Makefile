@@ -83,8 +83,8 @@ test-galera: $(VENV)/.installed
 
 # What idempotency costs on the Galera cluster, on one node and spread over the three, beside
 # the bare view on the same cluster: starts its own cluster (waiting while the Galera suite
-# holds one), measures in-process, stops it, and saves docs/bench-galera.json. About two
-# minutes; BENCH_ARGS="--iterations 300" for a shorter run, see python -m bench.galera --help.
+# holds one), measures in-process, stops it, and saves docs/bench-galera.json. About a
+# minute; BENCH_ARGS="--iterations 300" for a shorter run, see python -m bench.galera --help.
 .PHONY: bench-galera
 bench-galera: $(VENV)/.bench-installed
 	$(BIN)/python -m bench.galera --start-cluster $(BENCH_ARGS)
