@@ -99,9 +99,12 @@ def storefront(
         drop_every_table(database_url)
 
 
-@pytest.fixture(scope="session")
+# Package-scoped: Playwright's sync API runs an event loop in this thread while it lives, and
+# Flask's async views (asgiref's AsyncToSync) refuse to run in a thread that has one, so it
+# must be gone before the rest of the suite runs.
+@pytest.fixture(scope="package")
 def browser() -> Iterator[Browser]:
-    """Headless Chromium, one for the run."""
+    """Headless Chromium, one for all the browser tests."""
     if not INSTALLED:
         unavailable(INSTALL_PLAYWRIGHT, required=REQUIRED)
     if not CHROMIUM.exists():
