@@ -53,7 +53,7 @@ def test_member_order_whitespace_and_escapes_do_not_count(app: Flask) -> None:
     assert send(app, b'{ "b" : "caf\\u00e9" ,\n "a" : 1.0 }') == 0
 
 
-@pytest.mark.parametrize("constant", [b"NaN", b"Infinity", b"-Infinity"])
+@pytest.mark.parametrize("constant", [b"NaN", b"Infinity", b"-Infinity", b"1e400", b"-1e400"])
 def test_numbers_json_has_no_form_for_are_a_400(app: Flask, constant: bytes) -> None:
     response = app.test_client().post(
         "/charges",

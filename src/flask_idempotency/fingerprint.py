@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -146,7 +147,7 @@ def _parse_json(body: bytes) -> Any:
         return None
     too_deep = f"The JSON body is nested too deeply (more than {MAX_JSON_DEPTH} levels)."
     try:
-        document = json.loads(body, parse_constant=_refuse_constant)
+        document = json.loads(body, parse_constant=_refuse_constant, parse_float=_finite_float)
     except RecursionError:
         raise MalformedRequestBody(too_deep) from None
     except ValueError as error:  # includes UnicodeDecodeError
@@ -159,6 +160,15 @@ def _parse_json(body: bytes) -> Any:
 def _refuse_constant(name: str) -> Any:
     # Python reads NaN and Infinity, which JSON (RFC 8259) has no numbers for.
     raise NotJSON(f"{name} is not a JSON number")
+
+
+def _finite_float(text: str) -> float:
+    # 1e400 is valid JSON that no double holds: Python reads it as infinity, which the
+    # canonical form (RFC 8785) has no text for.
+    number = float(text)
+    if math.isinf(number):
+        raise NotJSON(f"{text} is beyond the range of a JSON number")
+    return number
 
 
 def _nests_deeper_than(document: Any, limit: int) -> bool:
