@@ -113,7 +113,7 @@ def idempotent(
         def idempotent_view(*args: P.args, **kwargs: P.kwargs) -> Response:
             if request.method not in SAFE_METHODS:
                 state = get_state()
-                chosen = options.over(_protection_of_current_request(state.protected))
+                chosen = _chosen_options(options, state.protected)
                 if chosen.protects(request.method):
                     return _protected(
                         view, args, kwargs, EffectiveOptions.of(chosen, state.settings)
@@ -126,12 +126,12 @@ def idempotent(
     return decorate if view is None else decorate(view)
 
 
-def _protection_of_current_request(protected: MutableMapping[object, KeyOptions]) -> KeyOptions:
-    """The options of the blueprints the request is routed through (the nearest first), then
-    of the app, as given to ``Idempotency.protect``."""
-    options = KeyOptions()
+def _chosen_options(view: KeyOptions, protected: MutableMapping[object, KeyOptions]) -> KeyOptions:
+    """The view's options over those of the blueprints the request is routed through (the
+    nearest first), then of the app, as given to ``Idempotency.protect``."""
     if not protected:
-        return options
+        return view
+    options = view
     app = current_app._get_current_object()  # type: ignore[attr-defined]
     for name in request.blueprints:
         blueprint = app.blueprints.get(name)

@@ -22,7 +22,7 @@ from .config import Settings
 from .database_errors import KeyStorageError, describe, is_internal, is_retryable, is_unavailable
 from .errors import DatabaseUnavailable, IdempotencyKeyMismatch, LockLost, RequestInFlight
 from .isolation import IsolationLevel
-from .log_fields import abbreviated, digested, logger
+from .log_fields import KeyInLog, abbreviated, logger
 from .model import IdempotencyKey
 from .service import CREATED, TAKEN_OVER, Claim, IdempotencyKeyService
 from .stage import StageTracker
@@ -157,7 +157,7 @@ def run_holding(
 def _announce_claim(taken: Claim, wanted: KeyRequest) -> None:
     app = current_app._get_current_object()  # type: ignore[attr-defined]
     key = taken.key
-    where = f"key {abbreviated(wanted.key)} of scope {digested(wanted.scope)}"
+    where = KeyInLog(wanted.key, wanted.scope)
     if taken.taken is None:
         logger.debug("replaying %s", where)
         signals.request_replayed.send(app, key=key)
@@ -179,9 +179,7 @@ def _announce_claim(taken: Claim, wanted: KeyRequest) -> None:
 def _announce_refusal(
     signal: Any, error: RequestInFlight | IdempotencyKeyMismatch, wanted: KeyRequest, why: str
 ) -> None:
-    logger.info(
-        "refused key %s of scope %s: %s", abbreviated(wanted.key), digested(wanted.scope), why
-    )
+    logger.info("refused %s: %s", KeyInLog(wanted.key, wanted.scope), why)
     app = current_app._get_current_object()  # type: ignore[attr-defined]
     signal.send(app, key=error.key)
 

@@ -20,3 +20,17 @@ def abbreviated(key: str) -> str:
 def digested(scope: str) -> str:
     """A short digest of a scope: the same caller gives the same digest in every line."""
     return hashlib.sha256(scope.encode()).hexdigest()[:12]
+
+
+class KeyInLog:
+    """A key and its scope as a log line names them, formatted only if the line is written:
+    the digest is not worth computing for every request at a level nobody logs."""
+
+    __slots__ = ("key", "scope")
+
+    def __init__(self, key: str, scope: str) -> None:
+        self.key = key
+        self.scope = scope
+
+    def __str__(self) -> str:
+        return f"key {abbreviated(self.key)} of scope {digested(self.scope)}"
